@@ -1,0 +1,47 @@
+// Bundles the CLI into one ESM file so a device needs only `node` and this file.
+import { build } from 'esbuild';
+import { readFile, chmod } from 'node:fs/promises';
+
+const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+const outfile = new URL('../dist/skiff-core.mjs', import.meta.url).pathname;
+
+await build({
+  entryPoints: [new URL('../src/cli/bin.ts', import.meta.url).pathname],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  // ssh2 probes for optional native addons; a device must not need a compiler.
+  external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+  banner: {
+    js: [
+      '#!/usr/bin/env node',
+      // Bundled CommonJS dependencies call require(); give ESM one.
+      "import { createRequire as __skiffCreateRequire } from 'node:module';",
+      'const require = __skiffCreateRequire(import.meta.url);',
+    ].join('\n'),
+  },
+  define: { SKIFF_CORE_VERSION: JSON.stringify(pkg.version) },
+  legalComments: 'none',
+  plugins: [rawText()],
+  logLevel: 'warning',
+});
+await chmod(outfile, 0o755);
+
+// `import text from './file?raw'`, the same convention vitest understands.
+function rawText() {
+  return {
+    name: 'raw-text',
+    setup(b) {
+      b.onResolve({ filter: /\?raw$/ }, (args) => ({
+        path: new URL(args.path.replace(/\?raw$/, ''), `file://${args.resolveDir}/`).pathname,
+        namespace: 'raw-text',
+      }));
+      b.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (args) => ({
+        contents: await readFile(args.path, 'utf8'),
+        loader: 'text',
+      }));
+    },
+  };
+}

@@ -1,0 +1,52 @@
+// Errors carry a stable code (for scripts, status JSON and tests), a message that is safe to show
+// a device owner or an SSH user, and the underlying cause for the operator's logs.
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_FOUND'
+  | 'ENGINE_UNREACHABLE'
+  | 'ENGINE_NOT_FOUND'
+  | 'ENGINE_CONFLICT'
+  | 'ENGINE_NOT_SUPPORTED'
+  | 'ENGINE_ERROR'
+  | 'IMAGE_UNAVAILABLE'
+  | 'PULL_FAILED'
+  | 'BUILD_FAILED'
+  | 'SOURCE_INVALID'
+  | 'CONTAINER_START_FAILED'
+  | 'CONTAINER_FOREIGN'
+  | 'CANCELLED'
+  | 'USAGE'
+  | 'IO';
+
+export class SkiffError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SkiffError';
+    this.code = code;
+  }
+}
+
+export function isSkiffError(err: unknown, code?: ErrorCode): err is SkiffError {
+  return err instanceof SkiffError && (code === undefined || err.code === code);
+}
+
+export function isNotFound(err: unknown): err is SkiffError {
+  return isSkiffError(err, 'ENGINE_NOT_FOUND');
+}
+
+export function isConflict(err: unknown): err is SkiffError {
+  return isSkiffError(err, 'ENGINE_CONFLICT');
+}
+
+export function isUnreachable(err: unknown): err is SkiffError {
+  return isSkiffError(err, 'ENGINE_UNREACHABLE');
+}
+
+/** The message of any thrown value, for places that must print something. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

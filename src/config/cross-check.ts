@@ -4,7 +4,7 @@ import { closest } from './checks.js';
 import type { ConfigPath, Diagnostic, Position } from './diagnostics.js';
 import { normalizeImageRef } from '../engine/image-ref.js';
 
-type Locate = (path: ConfigPath) => Position | undefined;
+type Locate = (path: ConfigPath, onKey?: boolean) => Position | undefined;
 
 function record(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -32,8 +32,8 @@ function safeNormalize(ref: string): string {
 
 export function crossCheck(data: Record<string, unknown>, file: string, locate: Locate): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const report = (severity: Diagnostic['severity'], path: ConfigPath, message: string) => {
-    const position = locate(path);
+  const report = (severity: Diagnostic['severity'], path: ConfigPath, message: string, onKey = false) => {
+    const position = locate(path, onKey);
     out.push({ severity, file, path, message, ...(position ? { position } : {}) });
   };
 
@@ -73,7 +73,9 @@ export function crossCheck(data: Record<string, unknown>, file: string, locate: 
     for (const [dest, path] of destinations) {
       const clean = dest.replace(/\/+$/, '') || '/';
       const first = seen.get(clean);
-      if (first) report('error', path, `"${clean}" is already mounted (${first.slice(2).join('.')}); mount it once`);
+      if (first) {
+        report('error', path, `"${clean}" is already mounted (${first.slice(2).join('.')}); mount it once`, path[2] === 'tmpFs');
+      }
       else seen.set(clean, path);
     }
 

@@ -63,7 +63,7 @@ export function parseConfig(input: Uint8Array | string, file: string): LoadResul
 
   diagnostics.push(...upgradeSpellings(data, tree, file));
   const parsed = parseWithFixups(data, tree, file, diagnostics);
-  diagnostics.push(...crossCheck(data, file, (path) => positionOf(tree, path)));
+  diagnostics.push(...crossCheck(data, file, (path, onKey) => positionOf(tree, path, onKey)));
 
   if (!parsed || hasErrors()) return finish(diagnostics);
   return { ok: true, config: parsed, diagnostics: diagnostics.sort(byPosition) };
@@ -284,7 +284,7 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, tree: YamlTree, f
       return [
         error(
           path,
-          `${JSON.stringify(issue.input)} is not one of: ${issue.values.map((v) => String(v)).join(', ')}`,
+          `${JSON.stringify(getAt(data, path))} is not one of: ${issue.values.map((v) => String(v)).join(', ')}`,
           positionOf(tree, path),
         ),
       ];

@@ -17,9 +17,13 @@ await build({
   banner: {
     js: [
       '#!/usr/bin/env node',
-      // Bundled CommonJS dependencies call require(); give ESM one.
+      // Bundled CommonJS dependencies use require, __filename and __dirname; give ESM those.
       "import { createRequire as __skiffCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __skiffFileURLToPath } from 'node:url';",
+      "import { dirname as __skiffDirname } from 'node:path';",
       'const require = __skiffCreateRequire(import.meta.url);',
+      'const __filename = __skiffFileURLToPath(import.meta.url);',
+      'const __dirname = __skiffDirname(__filename);',
     ].join('\n'),
   },
   define: { SKIFF_CORE_VERSION: JSON.stringify(pkg.version) },

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'CONTAINER_START_FAILED'
   | 'CONTAINER_FOREIGN'
   | 'CANCELLED'
+  | 'TIMEOUT'
   | 'USAGE'
   | 'IO';
 

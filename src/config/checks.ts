@@ -1,6 +1,8 @@
 // Pure validators for the string formats a config may hold. Each returns undefined when the value
 // is fine, or a message that tells the owner what is wrong and what to write instead.
 import { isIP } from 'node:net';
+import { parseImageRef } from '../engine/image-ref.js';
+import { errorMessage } from '../errors.js';
 
 const MOUNT_OPTIONS = new Set([
   'ro', 'rw', 'z', 'Z', 'nocopy', 'consistent', 'cached', 'delegated',
@@ -127,12 +129,14 @@ export function checkContainerName(name: string): string | undefined {
   return `"${name}" is not a valid container name (letters, digits, "_", "." and "-", starting with a letter or digit)`;
 }
 
-// Image references as the engine parses them: [host[:port]/]path[:tag][@digest].
-const IMAGE_REF =
-  /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::\d+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-
+/** Image references exactly as the engine parses them. */
 export function checkImageRef(ref: string): string | undefined {
-  return IMAGE_REF.test(ref) ? undefined : `"${ref}" is not a valid image reference (like name:tag or registry/name:tag)`;
+  try {
+    parseImageRef(ref);
+    return undefined;
+  } catch (err) {
+    return `${errorMessage(err)} (write it like name:tag or registry/name:tag)`;
+  }
 }
 
 export function checkIp(address: string): string | undefined {

@@ -2,7 +2,8 @@
 // they still run (and report) when the schema found problems elsewhere in the file.
 import { closest } from './checks.js';
 import type { ConfigPath, Diagnostic, Position } from './diagnostics.js';
-import { normalizeImageRef } from '../engine/image-ref.js';
+import { normalizeImageRef, withRegistry } from '../engine/image-ref.js';
+import { errorMessage } from '../errors.js';
 
 type Locate = (path: ConfigPath, onKey?: boolean) => Position | undefined;
 
@@ -52,6 +53,16 @@ export function crossCheck(data: Record<string, unknown>, file: string, locate: 
       `no container named "${target}" in containers` +
         (hint ? `; did you mean "${hint}"?` : containerNames.length ? ` (defined: ${containerNames.join(', ')})` : ''),
     );
+  }
+
+  for (const [ref, image] of entries(data.images)) {
+    const registry = record(image.pull)?.registry;
+    if (typeof registry !== 'string') continue;
+    try {
+      withRegistry(registry, ref);
+    } catch (err) {
+      report('error', ['images', ref, 'pull', 'registry'], errorMessage(err));
+    }
   }
 
   const hostPorts = new Map<number, string>();

@@ -172,7 +172,7 @@ export const User = z
       .optional()
       .meta({ description: 'Shell argv inside the container (default: the user\'s shell there, else /bin/sh).' }),
     createContainerUser: flag('Create the container user (with a home directory) when missing.'),
-    auth: UserAuth.optional(),
+    auth: UserAuth.optional().meta({ description: 'How the user authenticates to the host (SSH keys, password).' }),
   })
   .strict();
 export type User = z.infer<typeof User>;

@@ -169,9 +169,10 @@ describe('config/load', () => {
     ['empty shell', 'containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    containerShell: []\n', 'c.yaml:5:21: users.u.containerShell: must be at least 1 item(s)'],
     ['bad dns server', 'containers:\n  c1:\n    image: x\n    dns: [one.one]\n', 'c.yaml:4:11: containers.c1.dns[0]: "one.one" is not an IP address'],
     ['bad host entry', 'containers:\n  c1:\n    image: x\n    hosts: ["db"]\n', 'c.yaml:4:13: containers.c1.hosts[0]: host entry "db" must be NAME:IP'],
-    ['bad image reference', 'containers:\n  c1:\n    image: "UPPER/Case"\n', 'c.yaml:3:12: containers.c1.image: "UPPER/Case" is not a valid image reference (like name:tag or registry/name:tag)'],
+    ['bad image reference', 'containers:\n  c1:\n    image: "UPPER/Case"\n', 'c.yaml:3:12: containers.c1.image: invalid image reference "UPPER/Case": repository name must be lowercase (write it like name:tag or registry/name:tag)'],
     ['YAML syntax', 'containers:\n  c1: [a\n', 'c.yaml:3:1: (top level): YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]'],
     ['not a mapping', '- a\n- b\n', 'c.yaml:1:1: (top level): the config must be a mapping with the keys containers, users and images'],
+    ['a registry twice', 'images:\n  quay.io/a/b:1:\n    pull: {registry: ghcr.io}\n', 'c.yaml:3:22: images["quay.io/a/b:1"].pull.registry: image "quay.io/a/b:1" already names registry quay.io; it cannot be pulled from registry ghcr.io'],
     ['several documents', 'users: {}\n---\nimages: {}\n', 'c.yaml:2:1: (top level): the file holds more than one YAML document (a "---" line); keep one'],
   ])('reports %s with its place', (_name, yaml, expected) => {
     const { ok, errors } = problems(yaml);

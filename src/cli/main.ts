@@ -4,12 +4,13 @@ import type { Command } from './command.js';
 import { configSchema } from './commands/config-schema.js';
 import { configValidate } from './commands/config-validate.js';
 import { defconfig } from './commands/defconfig.js';
+import { adopt, setup } from './commands/setup.js';
 import { configPathFrom, type Context } from './context.js';
 import { EXIT, writeLine, type Io } from './io.js';
 
 export const VERSION = typeof SKIFF_CORE_VERSION === 'string' ? SKIFF_CORE_VERSION : '0.0.0-dev';
 
-export const COMMANDS: readonly Command[] = [configValidate, configSchema, defconfig];
+export const COMMANDS: readonly Command[] = [setup, adopt, configValidate, configSchema, defconfig];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length));

@@ -1,0 +1,224 @@
+// Executors for container steps: the only place converging changes containers.
+import type { Engine } from '../engine/engine.js';
+import { errorMessage, isNotFound, SkiffError } from '../errors.js';
+import { labelledBody } from './container-spec.js';
+import type { ContainerPhase, OnProgress } from './events.js';
+import { LABEL, PARKED_SUFFIX, snapshotRef } from './labels.js';
+import type { ContainerStep } from './plan.js';
+
+export interface ContainerDeps {
+  engine: Engine;
+  now?: () => Date;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export interface ContainerApplyOptions {
+  onProgress?: OnProgress;
+  signal?: AbortSignal;
+  /** How long a container may take to become ready (systemd boot). */
+  readyTimeoutMs?: number;
+}
+
+/** What a step did, for the summary. */
+export type ContainerOutcome =
+  | { status: 'created' | 'started' | 'ready'; message?: string }
+  | { status: 'replaced'; message: string; snapshot: string }
+  | { status: 'foreign' | 'pending'; message: string };
+
+const LOG_TAIL = 15;
+const STOP_TIMEOUT_SEC = 30;
+
+export async function applyContainerStep(
+  deps: ContainerDeps,
+  step: ContainerStep,
+  options: ContainerApplyOptions = {},
+): Promise<ContainerOutcome> {
+  const { engine } = deps;
+  const emit = (phase: ContainerPhase, message?: string) =>
+    options.onProgress?.({ kind: 'container', name: step.name, phase, ...(message ? { message } : {}) });
+
+  switch (step.kind) {
+    case 'create-container': {
+      emit('creating');
+      const id = await engine.createContainer(step.name, labelledBody(step.name, step.spec, { baseImageId: step.baseImageId }), options);
+      if (step.start) {
+        emit('starting');
+        await startOrExplain(engine, id, step.name, options.signal);
+      }
+      return { status: 'created' };
+    }
+    case 'start-container': {
+      emit('starting');
+      await startOrExplain(engine, step.id, step.name, options.signal);
+      return { status: 'started' };
+    }
+    case 'replace-container':
+      return replace(deps, step, emit, options);
+    case 'foreign-container': {
+      const message =
+        `a container named "${step.name}" exists but skiff-core did not create it; it is left as it is. ` +
+        `Run "skiff-core adopt ${step.name}" to take it over (its files are kept), or rename or remove it.`;
+      emit('foreign', message);
+      return { status: 'foreign', message };
+    }
+    case 'hold-replace': {
+      const message = `${step.reason === 'image' ? 'image' : 'config'} changed; replacement waits: ${step.why}`;
+      emit('pending', message);
+      return { status: 'pending', message };
+    }
+    case 'wait-ready':
+      return waitReady(deps, step, emit, options);
+    default: {
+      const unknown: never = step;
+      throw new Error(`no executor for step ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** Start, and on failure explain with the engine's reason and the container's last log lines. */
+async function startOrExplain(engine: Engine, id: string, name: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await engine.startContainer(id, signal ? { signal } : {});
+  } catch (err) {
+    throw new SkiffError('CONTAINER_START_FAILED', `container ${name} failed to start: ${errorMessage(err)}${await logTail(engine, id)}`, {
+      cause: err,
+    });
+  }
+}
+
+async function logTail(engine: Engine, id: string): Promise<string> {
+  const logs = await engine.containerLogs(id, { tail: LOG_TAIL }).catch(() => '');
+  const trimmed = logs.trimEnd();
+  return trimmed ? `\nlast log lines:\n${trimmed}` : '';
+}
+
+/**
+ * Replace a container without losing its writable layer: commit it to a snapshot first, keep the
+ * old container (renamed, stopped) until the new one runs, and put it back if anything fails.
+ */
+async function replace(
+  deps: ContainerDeps,
+  step: Extract<ContainerStep, { kind: 'replace-container' }>,
+  emit: (phase: ContainerPhase, message?: string) => void,
+  options: ContainerApplyOptions,
+): Promise<ContainerOutcome> {
+  const { engine } = deps;
+  const now = (deps.now ?? (() => new Date()))();
+  const call = options.signal ? { signal: options.signal } : {};
+  const old = await engine.inspectContainer(step.id, call);
+  if (!old) throw new SkiffError('ENGINE_NOT_FOUND', `container ${step.name} disappeared while being replaced`);
+
+  emit('snapshotting', `saving the container's files as a snapshot before ${describeReason(step.reason)}`);
+  const snap = snapshotRef(step.name, now);
+  const snapshot = `${snap.repo}:${snap.tag}`;
+  await engine.commitContainer(step.id, {
+    ...snap,
+    labels: { [LABEL.snapshotOf]: step.name },
+    comment: `skiff-core snapshot of ${step.name} before ${describeReason(step.reason)}`,
+    ...call,
+  });
+
+  emit('replacing', describeReason(step.reason));
+  const wasRunning = old.state.running || old.state.restarting;
+  const parkedName = `${step.name}${PARKED_SUFFIX}${snap.tag}`;
+  if (wasRunning) await engine.stopContainer(step.id, { timeoutSec: STOP_TIMEOUT_SEC, ...call });
+  await engine.renameContainer(step.id, parkedName, call);
+
+  let newId: string | undefined;
+  try {
+    const body = labelledBody(step.name, step.spec, {
+      baseImageId: step.baseImageId,
+      ...(step.fromSnapshot ? { image: snapshot } : {}),
+    });
+    newId = await engine.createContainer(step.name, body, call);
+    if (step.start) await startOrExplain(engine, newId, step.name, options.signal);
+  } catch (err) {
+    // Put the old container back as it was; the snapshot stays for inspection.
+    if (newId) await engine.removeContainer(newId, { force: true }).catch(() => undefined);
+    await engine.renameContainer(step.id, step.name).catch(() => undefined);
+    if (wasRunning) await engine.startContainer(step.id).catch(() => undefined);
+    throw new SkiffError(
+      (err as SkiffError).code ?? 'ENGINE_ERROR',
+      `${errorMessage(err)}\nthe previous container was put back; snapshot ${snapshot} keeps its files`,
+      { cause: err },
+    );
+  }
+  await engine.removeContainer(step.id, { force: true }).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+  const how = step.fromSnapshot ? `recreated from snapshot ${snapshot}` : `recreated from the new image; old files kept in snapshot ${snapshot}`;
+  return { status: 'replaced', message: `${describeReason(step.reason)}: ${how}`, snapshot };
+}
+
+function describeReason(reason: 'options' | 'image' | 'adopt'): string {
+  switch (reason) {
+    case 'options':
+      return 'applying changed options';
+    case 'image':
+      return 'moving to the new image';
+    case 'adopt':
+      return 'adopting it';
+  }
+}
+
+const SYSTEMD_READY = new Set(['running', 'degraded']);
+// What `systemctl is-system-running` prints; anything else means systemd is not answering yet.
+const SYSTEMD_STATES = new Set(['initializing', 'starting', 'running', 'degraded', 'maintenance', 'stopping', 'offline', 'unknown']);
+
+/** Running is ready; with systemd as PID 1, ready means it finished booting. */
+async function waitReady(
+  deps: ContainerDeps,
+  step: Extract<ContainerStep, { kind: 'wait-ready' }>,
+  emit: (phase: ContainerPhase, message?: string) => void,
+  options: ContainerApplyOptions,
+): Promise<ContainerOutcome> {
+  const { engine } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  const timeoutMs = options.readyTimeoutMs ?? 120_000;
+  const started = Date.now();
+  let lastState = '';
+  for (;;) {
+    const info = await engine.inspectContainer(step.id || step.name, options.signal ? { signal: options.signal } : {});
+    if (!info) throw new SkiffError('ENGINE_NOT_FOUND', `container ${step.name} disappeared`);
+    if (!info.state.running) {
+      const why = info.state.error || `exited with code ${info.state.exitCode}`;
+      throw new SkiffError('CONTAINER_START_FAILED', `container ${step.name} stopped: ${why}${await logTail(engine, info.id)}`);
+    }
+    if (!step.systemd) {
+      emit('ready');
+      return { status: 'ready' };
+    }
+    const probe = await engine
+      .execRun(info.id, ['systemctl', 'is-system-running'], { timeoutMs: 10_000, ...(options.signal ? { signal: options.signal } : {}) })
+      .then((r) => r.stdout.trim())
+      .catch(() => '')
+      .then((state) => (SYSTEMD_STATES.has(state) ? state : 'booting (not answering yet)'));
+    if (SYSTEMD_READY.has(probe)) {
+      emit('ready', probe === 'degraded' ? 'systemd: degraded (some units failed; see systemctl --failed)' : 'systemd: running');
+      return { status: 'ready', message: `systemd: ${probe}` };
+    }
+    if (probe !== lastState) {
+      emit('waiting', `waiting for systemd: ${probe}`);
+      lastState = probe;
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw new SkiffError('TIMEOUT', `container ${step.name}: systemd did not finish booting within ${Math.round(timeoutMs / 1000)} s (state: ${probe})`);
+    }
+    await sleep(500, options.signal);
+  }
+}
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new SkiffError('CANCELLED', 'cancelled'));
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new SkiffError('CANCELLED', 'cancelled'));
+      },
+      { once: true },
+    );
+  });
+}

@@ -7,10 +7,12 @@ import { defconfig } from './commands/defconfig.js';
 import { adopt, setup } from './commands/setup.js';
 import { configPathFrom, type Context } from './context.js';
 import { EXIT, writeLine, type Io } from './io.js';
+import { VERSION } from './version.js';
+import { daemon } from './commands/daemon.js';
+import { reload, status } from './commands/status.js';
 
-export const VERSION = typeof SKIFF_CORE_VERSION === 'string' ? SKIFF_CORE_VERSION : '0.0.0-dev';
 
-export const COMMANDS: readonly Command[] = [setup, adopt, configValidate, configSchema, defconfig];
+export const COMMANDS: readonly Command[] = [daemon, status, reload, setup, adopt, configValidate, configSchema, defconfig];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length));

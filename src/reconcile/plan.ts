@@ -65,6 +65,7 @@ export interface ContainerObservation {
   /**
    * Start an existing stopped container (default). The daemon passes false: a container an
    * administrator stopped stays stopped, and crashes are the engine's restart policy's business.
+   * A container that never ran is started either way.
    */
   startStopped?: boolean;
   /** Why a due replacement must wait (sessions attached…); undefined lets it go ahead. */
@@ -113,7 +114,11 @@ export function planContainer(name: string, desired: Container, observed: Contai
     return steps;
   }
 
-  if (!container.state.running && !container.state.restarting && observed.startStopped !== false) {
+  // A container that never ran (created, or its start failed) is started; one that ran and
+  // stopped is left alone when startStopped is false: someone stopped it, or it crashed and
+  // its restart policy (the engine's) decides.
+  const neverRan = container.state.status === 'created';
+  if (!container.state.running && !container.state.restarting && (observed.startStopped !== false || neverRan)) {
     return [
       { kind: 'start-container', name, id: container.id },
       { kind: 'wait-ready', name, id: container.id, systemd },

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { startDaemon } from '../../daemon/daemon.js';
+import { createDockerEngine } from '../../engine/docker-engine.js';
+import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../../log.js';
+import { HELP_OPTION, parse, UsageError } from '../args.js';
+import type { Command } from '../command.js';
+import { VERSION } from '../version.js';
+import { EXIT, writeLine } from '../io.js';
+import { defconfigFrom, runDirFrom, workDirFrom } from '../paths.js';
+
+export const daemon: Command = {
+  path: ['daemon'],
+  summary: 'Keep the engine converged with the config for the life of the system',
+  help: `Usage: skiff-core daemon [--work-dir DIR] [--run-dir DIR] [--defconfig FILE] [--log-level LEVEL]
+
+Runs in the foreground (systemd starts it after Docker). On first start it creates the config's
+directory and a work dir, and installs the default config if there is none. Then it converges on
+start, when the config file changes (editors that save by renaming are seen), on SIGHUP or
+"skiff-core reload", on engine events, and every minute as a safety net. An invalid edit changes
+nothing: the last good config stays in force and "skiff-core status" shows the error. Docker being
+down is waited out. SIGTERM stops the daemon; containers keep running.
+
+Options:
+  --work-dir DIR     builds and clones ($SKIFF_CORE_WORK_DIR; default: tmp/ beside the config)
+  --run-dir DIR      control socket directory ($SKIFF_CORE_RUN_DIR; default /run/skiff-core)
+  --defconfig FILE   config installed when none exists ($SKIFF_CORE_DEFCONFIG;
+                     default /opt/skiff/coreenv/defconfig.yaml, else the built-in default)
+  --log-level LEVEL  ${LOG_LEVELS.join(', ')} (default info; $SKIFF_CORE_LOG_LEVEL)
+  --ready-timeout S  how long a container may take to boot (default 120)
+  -h, --help         show this help`,
+  async run(argv, ctx) {
+    const { values } = parse(argv, {
+      ...HELP_OPTION,
+      'work-dir': { type: 'string' },
+      'run-dir': { type: 'string' },
+      defconfig: { type: 'string' },
+      'log-level': { type: 'string' },
+      'ready-timeout': { type: 'string' },
+    }, 0);
+    if (values.help) {
+      writeLine(ctx.io.stdout, this.help);
+      return EXIT.ok;
+    }
+    const level = (values['log-level'] ?? ctx.io.env.SKIFF_CORE_LOG_LEVEL ?? 'info') as LogLevel;
+    if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    const readyTimeout = values['ready-timeout'] === undefined ? undefined : Number(values['ready-timeout']);
+    if (readyTimeout !== undefined && !(readyTimeout > 0)) throw new UsageError('--ready-timeout takes a number of seconds');
+    const log = createLogger({ level, stream: ctx.io.stderr });
+
+    const configPath = resolve(ctx.configPath);
+    const d = await startDaemon({
+      configPath,
+      workDir: workDirFrom(values['work-dir'], ctx.io.env, configPath),
+      runDir: runDirFrom(values['run-dir'], ctx.io.env),
+      defconfigPath: defconfigFrom(values.defconfig, ctx.io.env),
+      engine: createDockerEngine({ log }),
+      log,
+      version: VERSION,
+      ...(readyTimeout ? { readyTimeoutMs: readyTimeout * 1000 } : {}),
+      onReady: () => notifySystemd(ctx.io.env, log),
+    });
+
+    return new Promise<number>((resolveExit) => {
+      const onHup = () => {
+        log.info('SIGHUP: reloading the config');
+        void d.reload();
+      };
+      const onStop = (signal: NodeJS.Signals) => {
+        log.info({ signal }, 'Stopping');
+        process.off('SIGHUP', onHup);
+        process.off('SIGTERM', onStop);
+        process.off('SIGINT', onStop);
+        void d.stop().then(() => resolveExit(EXIT.ok));
+      };
+      process.on('SIGHUP', onHup);
+      process.on('SIGTERM', onStop);
+      process.on('SIGINT', onStop);
+    });
+  },
+};
+
+/** Type=notify readiness: Node cannot send datagrams, so systemd-notify does it for us. */
+function notifySystemd(env: NodeJS.ProcessEnv, log: Logger): void {
+  if (!env.NOTIFY_SOCKET) return;
+  const child = spawn('systemd-notify', ['--ready', `--pid=${process.pid}`, '--status=converging'], { stdio: 'ignore' });
+  child.on('error', (err) => log.warn({ err }, 'systemd-notify failed; systemd will not see readiness'));
+}

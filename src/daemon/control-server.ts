@@ -1,0 +1,89 @@
+// Serves the control protocol (control-protocol.ts) on a root-only unix socket.
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { Logger } from '../log.js';
+import { lineReader, type ControlMethod, type ControlResponse } from './control-protocol.js';
+
+export interface ControlHandlers {
+  status(): unknown;
+  reload(): Promise<unknown>;
+  /** Calls `send` for each event until the returned function is called. */
+  subscribe(send: (event: 'progress' | 'status', data: unknown) => void): () => void;
+}
+
+export interface ControlServer {
+  close(): Promise<void>;
+}
+
+export async function startControlServer(path: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  // A socket left by a killed daemon would make listen() fail with EADDRINUSE.
+  await rm(path, { force: true });
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    const unsubscribers: (() => void)[] = [];
+    const send = (message: ControlResponse) => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
+    };
+    socket.on(
+      'data',
+      lineReader(
+        (value) => void handle(value),
+        (line) => send({ id: 0, error: { code: 'BAD_REQUEST', message: `not a JSON request: ${line.slice(0, 80)}` } }),
+      ),
+    );
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      sockets.delete(socket);
+      for (const stop of unsubscribers) stop();
+    });
+
+    async function handle(value: unknown) {
+      const req = value as { id?: unknown; method?: unknown };
+      const id = typeof req?.id === 'number' ? req.id : 0;
+      const method = req?.method as ControlMethod;
+      try {
+        switch (method) {
+          case 'ping':
+            return send({ id, result: { pong: true } });
+          case 'status':
+            return send({ id, result: handlers.status() });
+          case 'reload':
+            return send({ id, result: await handlers.reload() });
+          case 'subscribe':
+            send({ id, result: {} });
+            unsubscribers.push(handlers.subscribe((event, data) => send({ event, data })));
+            return;
+          default:
+            return send({ id, error: { code: 'UNKNOWN_METHOD', message: `unknown method ${JSON.stringify(method)}` } });
+        }
+      } catch (err) {
+        log.error({ err, method }, 'Control request failed');
+        send({ id, error: { code: 'INTERNAL', message: (err as Error).message } });
+      }
+    }
+  });
+  // Created 0600 from the start: no window in which another user could connect.
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await chmod(path, 0o600);
+  return {
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(path, { force: true });
+    },
+  };
+}

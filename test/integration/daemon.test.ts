@@ -1,0 +1,189 @@
+// `skiff-core daemon` as systemd runs it, against the real engine: it copes with edits, bad
+// edits, Docker going away and being killed, and `status` tells what is going on.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusSnapshot } from '../../src/daemon/status.js';
+import { runCli } from './helpers/cli.js';
+import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix, waitFor } from './helpers/engine.js';
+import { privateEngine, type PrivateEngine } from './helpers/private-engine.js';
+
+const sleeper = (name: string, extra = '') => `  ${name}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n    restartPolicy: always\n${extra}`;
+
+const running = (s: StatusSnapshot, name: string) => s.containers.some((c) => c.name === name && c.state === 'running');
+
+describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () => {
+  const docker = testDocker();
+  const prefix = uniquePrefix();
+  let dir: string;
+  let paths: DaemonPaths;
+  let daemon: DaemonProcess | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  });
+  afterEach(async () => {
+    await daemon?.stop('SIGKILL');
+    daemon = undefined;
+  });
+  afterAll(async () => {
+    await cleanupByPrefix(prefix, docker);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function freshPaths(name: string): DaemonPaths {
+    const base = join(dir, name);
+    return { config: join(base, 'persist', 'config.yaml'), runDir: join(base, 'run'), defconfig: join(base, 'defconfig.yaml'), workDir: join(base, 'persist', 'tmp') };
+  }
+
+  /** Replace the config the way editors do: write a temp file, rename it over. */
+  async function edit(yaml: string) {
+    const temp = `${paths.config}.swp`;
+    await writeFile(temp, yaml);
+    await rename(temp, paths.config);
+  }
+
+  it('installs the default config on first start and converges it; edits apply without a restart', async () => {
+    paths = freshPaths('first');
+    const a = `${prefix}-a`;
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'first'), { recursive: true }));
+    await writeFile(paths.defconfig, `containers:\n${sleeper(a)}users:\n  core:\n    container: ${a}\n`);
+    daemon = await startDaemonProcess(paths);
+    const s = await daemon.until((x) => running(x, a), `${a} running`);
+    expect(await readFile(paths.config, 'utf8')).toBe(await readFile(paths.defconfig, 'utf8'));
+    expect(s.config).toMatchObject({ ok: true, path: paths.config, errors: [] });
+    expect(s.engine.reachable).toBe(true);
+    expect(s.users).toEqual([{ name: 'core', container: a, ready: true, sessions: 0 }]);
+    const pid = daemon.child.pid;
+
+    const b = `${prefix}-b`;
+    await edit(`containers:\n${sleeper(a)}${sleeper(b)}`);
+    await daemon.until((x) => running(x, b), `${b} running after the edit`);
+    expect(daemon.child.pid).toBe(pid);
+    expect((await docker.getContainer(b).inspect()).Config.Labels['io.skiff-core.managed']).toBe('true');
+
+    // A container removed behind its back comes back.
+    await docker.getContainer(b).remove({ force: true });
+    await daemon.until((x) => running(x, b), `${b} recreated after docker rm`);
+
+    // SIGTERM: the daemon exits 0 and leaves the containers running.
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    daemon = undefined;
+    expect((await docker.getContainer(a).inspect()).State.Running).toBe(true);
+    const offline = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir]);
+    expect(offline.code).toBe(1);
+    expect(offline.stderr).toContain('the daemon is not running');
+    expect(offline.stdout).toMatch(new RegExp(`${a} +running`));
+  });
+
+  it('keeps the last good config when an edit is invalid, shows the error, and converges once fixed', async () => {
+    paths = freshPaths('invalid');
+    const a = `${prefix}-keep`;
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'invalid'), { recursive: true }));
+    await writeFile(paths.defconfig, `containers:\n${sleeper(a)}`);
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, a), `${a} running`);
+    const before = await docker.getContainer(a).inspect();
+
+    const since = (Date.now() / 1000).toFixed(3);
+    await edit(`containers:\n${sleeper(a)}  ${prefix}-new: [\n`);
+    const bad = await daemon.until((x) => !x.config.ok, 'the invalid config to show in status');
+    expect(bad.config.errors).toEqual([
+      { file: paths.config, line: 8, col: 1, path: [], message: 'YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]' },
+    ]);
+    expect(bad.config.loadedAt).toBeDefined();
+    const human = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir]);
+    expect(human.stdout).toContain(`${paths.config}:8:1: : YAML syntax`);
+    expect(human.stdout).toContain('still using the config loaded');
+    expect(human.code).toBe(1);
+
+    // An unknown key is refused the same way, with a hint.
+    await edit(`containers:\n${sleeper(a, '    tmpfs: {}\n')}`);
+    const hinted = await daemon.until((x) => x.config.errors.some((e) => e.message.includes('tmpFs')), 'the unknown-key error');
+    expect(hinted.config.errors[0]).toMatchObject({ line: 7, col: 5, message: 'unknown key "tmpfs"; did you mean "tmpFs"?' });
+
+    // Nothing was touched meanwhile: no engine event names our containers.
+    await new Promise((r) => setTimeout(r, 1500));
+    const events = execFileSync('docker', ['events', '--since', since, '--until', (Date.now() / 1000).toFixed(3), '--filter', `container=${a}`, '--format', '{{.Action}}']).toString().trim();
+    expect(events).toBe('');
+    expect((await docker.getContainer(a).inspect()).Id).toBe(before.Id);
+
+    const fixed = `${prefix}-fixed`;
+    await edit(`containers:\n${sleeper(a)}${sleeper(fixed)}`);
+    const good = await daemon.until((x) => x.config.ok && running(x, fixed), 'convergence after the fix');
+    expect(good.config.errors).toEqual([]);
+    expect(daemon.logs()).toContain('Config has errors; keeping the last good config');
+  });
+
+  it('after kill -9 in the middle of a pull, a restart converges with no duplicates or stray files', async () => {
+    // An image of random bytes no engine here has, so the pull really transfers and takes a while.
+    const big = `${prefix}/big:1`;
+    const context = join(dir, 'big');
+    await import('node:fs/promises').then((fs) => fs.mkdir(context, { recursive: true }));
+    await writeFile(join(context, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nRUN head -c 300000000 /dev/urandom > /random\n`);
+    execFileSync('docker', ['build', '-q', '-t', `${TEST_REGISTRY}/${big}`, context], { stdio: 'ignore' });
+    execFileSync('docker', ['push', `${TEST_REGISTRY}/${big}`], { stdio: 'ignore' });
+    execFileSync('docker', ['rmi', `${TEST_REGISTRY}/${big}`], { stdio: 'ignore' });
+
+    paths = freshPaths('kill');
+    const c = `${prefix}-k`;
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'kill'), { recursive: true }));
+    const config = `containers:\n  ${c}:\n    image: ${big}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\nimages:\n  ${big}:\n    pull:\n      registry: ${TEST_REGISTRY}\n`;
+    await writeFile(paths.defconfig, config);
+    daemon = await startDaemonProcess(paths);
+    // The daemon's debug log marks the engine call; kill it while the layers are coming in.
+    const first = daemon;
+    await waitFor(() => first.logs().includes('"op":"pullImage"'), { what: 'the pull to start', timeoutMs: 60_000, intervalMs: 20 });
+    await new Promise((r) => setTimeout(r, 300));
+    await daemon.stop('SIGKILL');
+    expect(execFileSync('docker', ['image', 'ls', '-q', big]).toString().trim()).toBe('');
+
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, c), `${c} running after the restart`, 180_000);
+    const names = execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}'])
+      .toString()
+      .split('\n')
+      .filter((n) => n.startsWith(c));
+    expect(names.sort()).toEqual([c]);
+    expect(await readFile(paths.config, 'utf8')).toBe(config);
+    expect((await readdir(join(dir, 'kill', 'persist'))).filter((f) => f.includes('.skiff-tmp-'))).toEqual([]);
+  });
+
+  describe('with an engine of its own', () => {
+    let engine: PrivateEngine;
+    beforeAll(async () => {
+      engine = await privateEngine(join(tmpdir(), `${prefix}-dockerd`));
+      await engine.start();
+      engine.load(BUSYBOX_IMAGE);
+    }, 180_000);
+    afterAll(async () => {
+      await engine?.destroy();
+    });
+
+    it('survives Docker stopping, reports it, and converges when Docker is back', async () => {
+      paths = freshPaths('restart');
+      const a = `${prefix}-r1`;
+      const b = `${prefix}-r2`;
+      await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'restart'), { recursive: true }));
+      await writeFile(paths.defconfig, `containers:\n${sleeper(a)}`);
+      daemon = await startDaemonProcess(paths, { DOCKER_HOST: engine.host });
+      await daemon.until((x) => running(x, a), `${a} running on the private engine`);
+
+      await engine.stop();
+      const down = await daemon.until((x) => !x.engine.reachable, 'status to report Docker unavailable');
+      expect(down.engine.error).toMatch(/cannot reach Docker at .*docker\.sock/);
+      const human = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir], { env: { DOCKER_HOST: engine.host } });
+      expect(human.stdout).toMatch(/engine +docker unavailable: cannot reach Docker/);
+      expect(daemon.child.exitCode).toBeNull();
+
+      // An edit made while Docker is down is applied when it returns.
+      await edit(`containers:\n${sleeper(a)}${sleeper(b)}`);
+      await engine.start();
+      const back = await daemon.until((x) => x.engine.reachable && running(x, a) && running(x, b), 'convergence after Docker returned', 120_000);
+      expect(back.reconcile.lastOk).toBe(true);
+    });
+  });
+});

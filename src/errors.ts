@@ -18,7 +18,11 @@ export type ErrorCode =
   | 'CANCELLED'
   | 'TIMEOUT'
   | 'USAGE'
-  | 'IO';
+  | 'IO'
+  | 'USER_TOOLS_MISSING'
+  | 'USER_COMMAND_FAILED'
+  | 'USER_REFUSED'
+  | 'CONTAINER_USER_FAILED';
 
 export class SkiffError extends Error {
   readonly code: ErrorCode;

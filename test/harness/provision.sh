@@ -97,7 +97,8 @@ export DEBIAN_FRONTEND=noninteractive
 export NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
 
 PACKAGES=(docker.io docker-registry debootstrap busybox-static openssh-server openssh-client
-  git ca-certificates curl xz-utils debian-archive-keyring)
+  git ca-certificates curl xz-utils debian-archive-keyring
+  make gcc libc6-dev systemd)
 # dockerd applies an AppArmor profile when the kernel has AppArmor enabled; it then needs the parser.
 if [[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || true)" == Y ]]; then
   PACKAGES+=(apparmor)

@@ -1,0 +1,100 @@
+/*
+ * The skiff-core launcher, installed as /usr/bin/skiff-core: runs the bundle with Node.js.
+ *
+ * It is compiled, not a "#!" script, because it is also the login shell of mapped users. sshd
+ * starts a login shell as argv = {"-skiff-core"} and a command as {"skiff-core", "-c", CMD}; the
+ * kernel replaces argv[0] with the script's path when it runs a "#!" script, so a script launcher
+ * could not tell a login from root typing `skiff-core` with no arguments.
+ *
+ * Contract with the CLI (src/cli):
+ *   - SKIFF_CORE_ARGV0 carries the argv[0] this launcher was started with ("" if it had none).
+ *     The CLI reads it instead of process.argv0 (which names node); a leading '-' means a login
+ *     shell. The launcher always sets it, so an inherited value never gets through.
+ *   - The arguments follow the bundle's path unchanged, so none of them can become a Node.js
+ *     option.
+ *   - Variables that change how Node.js, libuv, OpenSSL or the dynamic loader behave (NODE_*,
+ *     UV_*, OPENSSL_*, LD_*) are removed; the rest of the environment is passed on. A user's environment (sshd's AcceptEnv,
+ *     ~/.ssh/environment) must not change how the login shell runs: NODE_OPTIONS=--inspect would
+ *     open a debugger port anyone on the machine can connect to, --require would run other code.
+ *   - node replaces this process (execve), so the PID systemd and sshd know is node's.
+ *
+ * Paths are fixed when compiling (see the Makefile): SKIFF_CORE_NODE, SKIFF_CORE_BUNDLE.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef SKIFF_CORE_NODE
+#define SKIFF_CORE_NODE "/usr/bin/node"
+#endif
+#ifndef SKIFF_CORE_BUNDLE
+#define SKIFF_CORE_BUNDLE "/usr/lib/skiff-core/skiff-core.mjs"
+#endif
+
+#define ARGV0_VAR "SKIFF_CORE_ARGV0"
+
+extern char **environ;
+
+static int has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Whether an environment entry ("NAME=value") is left out of node's environment. */
+static int dropped(const char *entry)
+{
+	return has_prefix(entry, "NODE_") || has_prefix(entry, "UV_") ||
+	       has_prefix(entry, "OPENSSL_") || has_prefix(entry, "LD_") ||
+	       has_prefix(entry, ARGV0_VAR "=");
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL) {
+		fputs("skiff-core: out of memory\n", stderr);
+		exit(127);
+	}
+	return p;
+}
+
+int main(int argc, char **argv)
+{
+	const char *argv0 = argc > 0 && argv[0] != NULL ? argv[0] : "";
+	size_t count = 0, n = 0;
+	char **env, **args, **e;
+	char *argv0_entry;
+	int i;
+
+	for (e = environ; e != NULL && *e != NULL; e++)
+		count++;
+	env = xcalloc(count + 2, sizeof(*env));
+	for (e = environ; e != NULL && *e != NULL; e++)
+		if (!dropped(*e))
+			env[n++] = *e;
+	argv0_entry = xcalloc(strlen(ARGV0_VAR "=") + strlen(argv0) + 1, 1);
+	strcpy(argv0_entry, ARGV0_VAR "=");
+	strcat(argv0_entry, argv0);
+	env[n] = argv0_entry;
+
+	/* node, the bundle, then argv[1..]: argc + 2 slots including the terminating NULL. */
+	args = xcalloc((size_t)(argc > 0 ? argc : 1) + 2, sizeof(*args));
+	n = 0;
+	args[n++] = SKIFF_CORE_NODE;
+	args[n++] = SKIFF_CORE_BUNDLE;
+	for (i = 1; i < argc; i++)
+		args[n++] = argv[i];
+
+	/* Said plainly here rather than as node's "Cannot find module" stack trace. */
+	if (access(SKIFF_CORE_BUNDLE, R_OK) != 0) {
+		fprintf(stderr, "skiff-core: cannot read %s: %s (skiff-core is not installed correctly)\n",
+			SKIFF_CORE_BUNDLE, strerror(errno));
+		return 127;
+	}
+	execve(SKIFF_CORE_NODE, args, env);
+	fprintf(stderr, "skiff-core: cannot run %s: %s\n", SKIFF_CORE_NODE, strerror(errno));
+	return 127;
+}

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'SOURCE_INVALID'
   | 'CONTAINER_START_FAILED'
   | 'CONTAINER_FOREIGN'
+  | 'SESSION_REFUSED'
   | 'CANCELLED'
   | 'TIMEOUT'
   | 'USAGE'

@@ -19,3 +19,8 @@ export function parse<O extends Options>(argv: string[], options: O, maxPosition
 }
 
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** An environment variable used as a switch: unset, "", "0", "false" and "no" are off. */
+export function envFlag(value: string | undefined): boolean {
+  return value !== undefined && !['', '0', 'false', 'no'].includes(value.toLowerCase());
+}

@@ -18,6 +18,13 @@ import { LABEL } from '../reconcile/labels.js';
 import { controlSocketPath } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { observeEngine } from './observe.js';
+import { createSessionServers, type SessionAccount } from '../session/session-server.js';
+import { detectAccountTools, type AccountTools } from '../users/account-tools.js';
+import { removeStaleKeyFiles } from '../users/authorized-keys.js';
+import { createCommandRunner } from '../users/command-runner.js';
+import { describeHostUserChange, ensureHostUser } from '../users/host-user.js';
+import { findPasswdEntry } from '../users/passwd-files.js';
+import { createSessionGlue } from './sessions.js';
 import { applyProgress, applyReport, plainDiagnostics, type StatusSnapshot } from './status.js';
 
 export interface DaemonOptions {
@@ -35,8 +42,15 @@ export interface DaemonOptions {
   readyTimeoutMs?: number;
   /** Called once the daemon serves its control socket (systemd readiness). */
   onReady?: () => void;
-  /** Sessions attached to a container hold back its replacement (login routing supplies this). */
-  sessionsAttached?: (container: string) => number;
+  /**
+   * Host accounts: `manage` creates/fixes them (a device), `lookup` only reads /etc/passwd to
+   * find uids for the session sockets (development and tests on a machine that is not ours).
+   */
+  users?: 'manage' | 'lookup';
+  /** Create missing host users (setup --create-users, SKIFF_CORE_CREATE_USERS). */
+  createUsers?: boolean;
+  /** The login shell given to mapped users: the launcher's absolute path. */
+  launcherPath?: string;
 }
 
 export interface Daemon {
@@ -67,6 +81,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     users: [],
   };
   const subscribers = new Set<(event: 'progress' | 'status', data: unknown) => void>();
+  const watchers = new Set<(event: ProgressEvent | undefined) => void>();
   let statusTimer: NodeJS.Timeout | undefined;
   const publish = () => {
     // Coalesce: a pull emits many events; watchers need a few redraws a second, not hundreds.
@@ -76,9 +91,64 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }, 100);
   };
   const setSnapshot = (next: StatusSnapshot) => {
-    snapshot = withUsers(next, config, opts.sessionsAttached);
+    snapshot = withUsers(next, config, (c) => glue.attached(c), hostUsers);
     publish();
+    for (const w of watchers) w(undefined);
   };
+
+  // --- logins ---------------------------------------------------------------------------------
+  const glue = createSessionGlue({
+    engine,
+    log,
+    config: () => config,
+    snapshot: () => snapshot,
+    watch(listener) {
+      watchers.add(listener);
+      return () => watchers.delete(listener);
+    },
+    setReadiness(name, readiness) {
+      setSnapshot({ ...snapshot, containers: snapshot.containers.map((c) => (c.name === name ? { ...c, readiness } : c)) });
+    },
+  });
+  const sessionServers = createSessionServers(opts.runDir, glue.handler, log);
+  const hostUsers = new Map<string, string>();
+  let accountTools: Promise<AccountTools> | undefined;
+
+  /** Host accounts for the configured users, then a session socket for each that exists. */
+  async function syncUsers() {
+    if (!config) return;
+    const accounts: SessionAccount[] = [];
+    const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+    for (const [name, user] of Object.entries(config.users)) {
+      try {
+        if (opts.users === 'manage') {
+          accountTools ??= detectAccountTools({ runner: createCommandRunner() });
+          const outcome = await ensureHostUser(
+            { name, shell: opts.launcherPath ?? '/usr/bin/skiff-core', ...(user.auth ? { auth: user.auth } : {}), createUsers: opts.createUsers ?? false },
+            { tools: await accountTools },
+          );
+          for (const change of outcome.changes) log.info({ user: name }, describeHostUserChange(name, change));
+          for (const warning of outcome.warnings) log.warn({ user: name }, warning);
+          if (outcome.state === 'ready' && outcome.uid !== undefined && outcome.gid !== undefined) {
+            accounts.push({ name, uid: outcome.uid, gid: outcome.gid });
+            hostUsers.delete(name);
+          } else hostUsers.set(name, 'no host account (the daemon creates it with --create-users)');
+        } else {
+          const entry = findPasswdEntry(passwd, name);
+          if (entry) {
+            accounts.push({ name, uid: entry.uid, gid: entry.gid });
+            hostUsers.delete(name);
+          } else hostUsers.set(name, 'no host account');
+        }
+      } catch (err) {
+        hostUsers.set(name, errorMessage(err));
+        log.error({ user: name, reason: errorMessage(err) }, 'Cannot set up the host user');
+      }
+    }
+    if (opts.users === 'manage') await removeStaleKeyFiles(Object.keys(config.users)).catch(() => undefined);
+    await sessionServers.update(accounts);
+    setSnapshot(snapshot);
+  }
 
   // --- config -------------------------------------------------------------------------------
   let lastConfigError = '';
@@ -151,12 +221,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         startStopped: false,
         ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
         holdReplace: (name) => {
-          const n = opts.sessionsAttached?.(name) ?? 0;
+          const n = glue.attached(name);
           return n > 0 ? `${n} session(s) attached` : undefined;
         },
         onProgress: (event: ProgressEvent) => {
           setSnapshot(applyProgress(snapshot, event));
           for (const send of subscribers) send('progress', event);
+          for (const w of watchers) w(event);
         },
       },
     );
@@ -164,6 +235,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     let next = applyReport(snapshot, report);
     next = { ...next, ...(await observeEngine(engine, config, next)) };
     setSnapshot({ ...next, reconcile: { state: 'idle', lastRunAt: new Date().toISOString(), lastOk: report.ok } });
+    await syncUsers();
     return report.ok;
   }
 
@@ -242,6 +314,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   // --- start ------------------------------------------------------------------------------------
   await loadConfig();
+  // Logins can connect (and see "waiting for …") before the first pass has finished.
+  await syncUsers().catch((err: unknown) => log.error({ reason: errorMessage(err) }, 'Cannot set up host users'));
   const loopDone = loop();
   const eventsDone = followEvents();
   const relist = setInterval(() => request('periodic relist'), opts.relistIntervalMs ?? 60_000);
@@ -308,6 +382,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stopping.abort();
       wake?.();
       await server.close();
+      await sessionServers.close();
       await Promise.allSettled([loopDone, eventsDone]);
       for (const resolve of waiters.splice(0)) resolve();
       log.info('skiff-core daemon stopped; containers keep running');
@@ -344,11 +419,23 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-function withUsers(snapshot: StatusSnapshot, config: Config | undefined, sessions?: (container: string) => number): StatusSnapshot {
+function withUsers(
+  snapshot: StatusSnapshot,
+  config: Config | undefined,
+  sessions: (container: string) => number,
+  problems: Map<string, string>,
+): StatusSnapshot {
   if (!config) return snapshot;
   const users = Object.entries(config.users).map(([name, u]) => {
     const c = snapshot.containers.find((x) => x.name === u.container);
-    return { name, container: u.container, ready: Boolean(c?.readiness.startsWith('ready') || c?.readiness === 'running'), sessions: sessions?.(u.container) ?? 0 };
+    const problem = problems.get(name);
+    return {
+      name,
+      container: u.container,
+      ready: !problem && Boolean(c?.readiness.startsWith('ready') || c?.readiness === 'running'),
+      sessions: sessions(u.container),
+      ...(problem ? { problem } : {}),
+    };
   });
   return { ...snapshot, users };
 }

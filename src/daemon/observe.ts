@@ -48,6 +48,7 @@ async function describeContainer(
 ): Promise<ContainerStatus> {
   const carried = {
     ...(before?.message ? { message: before.message } : {}),
+    ...(before?.problem ? { problem: before.problem } : {}),
     ...(before?.pending ? { pending: before.pending } : {}),
     ...(before?.activity ? { activity: before.activity } : {}),
   };
@@ -61,7 +62,12 @@ async function describeContainer(
     state: info.state.restarting ? 'restarting' : info.state.status,
     image: info.config.image,
     restartCount: info.restartCount,
-    readiness: running ? (before?.readiness?.startsWith('ready') || before?.readiness?.startsWith('waiting') ? before.readiness : 'running') : 'not running',
+    // Readiness learnt from a probe holds while the container keeps running since then.
+    readiness: running
+      ? before && (before.startedAt === undefined || before.startedAt === info.state.startedAt) && (before.readiness.startsWith('ready') || before.readiness.startsWith('waiting'))
+        ? before.readiness
+        : 'running'
+      : 'not running',
     ...carried,
   };
   if (info.state.startedAt) status.startedAt = info.state.startedAt;
@@ -69,7 +75,7 @@ async function describeContainer(
   if (info.restartCount > 0 || (!running && info.state.exitCode !== 0) || info.state.error) {
     const logs = await engine.containerLogs(info.id, { tail: LOG_TAIL }).catch(() => '');
     if (logs.trim()) status.lastLogs = logs.trimEnd();
-    if (info.state.error && !status.message) status.message = info.state.error;
+    if (info.state.error && !status.problem) status.problem = info.state.error;
   }
   return status;
 }

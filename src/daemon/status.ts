@@ -34,8 +34,10 @@ export interface ContainerStatus {
   readiness: string;
   /** Work held back, e.g. "config changed" while sessions are attached. */
   pending?: string;
-  /** What converging last said about it: an error, "created", … */
+  /** What converging last said about it ("created", "replaced: …"). */
   message?: string;
+  /** Why it is not as configured (failed start, image unavailable, foreign…); cleared when fixed. */
+  problem?: string;
   /** Shown for crash loops and failed starts. */
   lastLogs?: string;
   /** Set while converging works on it. */
@@ -47,6 +49,8 @@ export interface UserStatus {
   container: string;
   ready: boolean;
   sessions: number;
+  /** Why this user cannot log in yet (no host account, …). */
+  problem?: string;
 }
 
 export interface StatusSnapshot {
@@ -106,7 +110,9 @@ export function applyProgress(snapshot: StatusSnapshot, event: ProgressEvent): S
       case 'failed':
       case 'foreign':
       case 'blocked':
-        return { ...c, activity: undefined, message: event.message ?? event.phase, ...(event.phase === 'foreign' ? { state: 'foreign' } : {}) };
+        return { ...c, activity: undefined, problem: event.message ?? event.phase, ...(event.phase === 'foreign' ? { state: 'foreign' } : {}) };
+      case 'pending':
+        return { ...c, activity: undefined, pending: event.message ?? 'config changed' };
       default:
         return { ...c, activity: event.message ? `${event.phase}: ${event.message}` : event.phase };
     }
@@ -128,7 +134,14 @@ export function applyReport(snapshot: StatusSnapshot, report: ConvergeReport): S
   for (const c of report.containers) {
     containers = upsert(containers, (x) => x.name === c.name, { name: c.name, state: 'unknown', image: '', readiness: 'unknown' }, (x): ContainerStatus => {
       const bad = c.status === 'failed' || c.status === 'blocked' || c.status === 'foreign';
-      return { ...x, activity: undefined, message: bad || c.message ? (c.message ?? c.status) : undefined, ...(c.status === 'foreign' ? { state: 'foreign' } : {}) };
+      return {
+        ...x,
+        activity: undefined,
+        problem: bad ? (c.message ?? c.status) : undefined,
+        message: bad ? undefined : (c.message ?? x.message),
+        pending: c.status === 'pending' ? c.message : undefined,
+        ...(c.status === 'foreign' ? { state: 'foreign' } : {}),
+      };
     });
   }
   return { ...snapshot, images, containers };

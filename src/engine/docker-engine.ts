@@ -5,7 +5,8 @@
 // (dockerode's wrappers would otherwise add their text, or lose the body of streamed errors).
 
 import type { IncomingMessage } from 'node:http';
-import { addAbortSignal } from 'node:stream';
+import { connect as netConnect } from 'node:net';
+import { addAbortSignal, type Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
 import { SkiffError, errorMessage, isNotFound, isSkiffError } from '../errors.js';
 import type {
@@ -21,6 +22,8 @@ import type {
   EventsOptions,
   ExecOptions,
   ExecResult,
+  ExecSession,
+  ExecSessionOptions,
   ImageFilter,
   ImageInfo,
   PullOptions,
@@ -868,5 +871,109 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     containerLogs,
     execRun,
     events,
+    execSession,
   };
+
+  async function execSession(id: string, cmd: string[], opts: ExecSessionOptions): Promise<ExecSession> {
+    const created = rec(
+      await sendJson({
+        op: 'execCreate',
+        method: 'POST',
+        path: containerPath(id, '/exec'),
+        body: {
+          AttachStdin: true,
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: opts.tty,
+          Cmd: cmd,
+          ...(opts.user === undefined ? {} : { User: opts.user }),
+          ...(opts.env === undefined ? {} : { Env: opts.env }),
+          ...(opts.workingDir === undefined ? {} : { WorkingDir: opts.workingDir }),
+        },
+        signal: opts.signal,
+        ids: { container: id },
+      }),
+    );
+    const execId = str(created['Id']);
+    const stream = await upgrade(`/exec/${execId}/start`, { Detach: false, Tty: opts.tty }, { container: id, exec: execId }, opts.signal);
+    const session: ExecSession = {
+      execId,
+      stream,
+      async resize(cols, rows) {
+        await sendNoContent({
+          op: 'execResize',
+          method: 'POST',
+          path: `/exec/${execId}/resize`,
+          query: { h: rows, w: cols },
+          ids: { exec: execId },
+        });
+      },
+      async inspect() {
+        const raw = rec(await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${execId}/json`, ids: { exec: execId } }));
+        const running = raw['Running'] === true;
+        return { running, exitCode: running ? null : num(raw['ExitCode']), pid: num(raw['Pid']) };
+      },
+    };
+    if (opts.tty && opts.cols && opts.rows) await session.resize(opts.cols, opts.rows).catch(() => undefined);
+    return session;
+  }
+
+  /**
+   * POSTs with `Upgrade: tcp` on a connection of its own and hands back the raw socket once the
+   * engine answers 101. A plain socket (not the modem's HTTP client) gives full control of
+   * half-close and backpressure, which long interactive sessions and bulk transfers need.
+   */
+  function upgrade(path: string, body: object, ids: Record<string, string>, signal?: AbortSignal): Promise<Duplex> {
+    const payload = Buffer.from(JSON.stringify(body));
+    const spec = { op: 'execStart', signal };
+    log?.debug({ op: 'execStart', path, ...ids }, 'Engine call');
+    return new Promise((resolvePromise, reject) => {
+      const socket = endpoint.kind === 'socket' ? netConnect(endpoint.socketPath) : netConnect(endpoint.port, endpoint.host);
+      const onAbort = () => socket.destroy(cancelled('exec start'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let head = Buffer.alloc(0);
+      const fail = (err: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        socket.destroy();
+        reject(err instanceof SkiffError ? err : mapError(err, spec));
+      };
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.write(
+          `POST ${path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: skiff-core\r\nContent-Type: application/json\r\n` +
+            `Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: ${payload.length}\r\n\r\n`,
+        );
+        socket.write(payload);
+      });
+      const onData = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (head.length > 64 * 1024) fail(new SkiffError('ENGINE_ERROR', 'exec start: no response header from the engine'));
+          return;
+        }
+        socket.off('data', onData);
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? 0);
+        const rest = head.subarray(end + 4);
+        if (status === 101 || status === 200) {
+          signal?.removeEventListener('abort', onAbort);
+          socket.off('error', fail);
+          socket.pause();
+          if (rest.length > 0) socket.unshift(rest);
+          log?.debug({ op: 'execStart', status, ...ids }, 'Engine call answered');
+          resolvePromise(socket);
+          return;
+        }
+        // An error answer: collect the body (the engine closes the connection after it).
+        const chunks: Buffer[] = [rest];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.once('end', () => {
+          const message = engineMessage(Buffer.concat(chunks), status);
+          const code = status === 404 ? 'ENGINE_NOT_FOUND' : status === 409 ? 'ENGINE_CONFLICT' : 'ENGINE_ERROR';
+          fail(new SkiffError(code, message, { cause: { status, op: 'execStart' } }));
+        });
+      };
+      socket.on('data', onData);
+    });
+  }
 }

@@ -246,6 +246,38 @@ export interface EventsOptions extends CallOptions {
   filters?: Record<string, string[]>;
 }
 
+export interface ExecSessionOptions extends CallOptions {
+  /** `user`, `user:group` or uid; default: the container's user. */
+  user?: string;
+  env?: string[];
+  tty: boolean;
+  workingDir?: string;
+  /** Initial terminal size (applied right after start; API 1.41 has no size at create). */
+  cols?: number;
+  rows?: number;
+}
+
+/** The exec's state as the engine reports it. */
+export interface ExecState {
+  running: boolean;
+  /** null while running. */
+  exitCode: number | null;
+  /** Host PID of the exec's process (0 once it has exited): a root process may signal it. */
+  pid: number;
+}
+
+/**
+ * A running exec attached both ways. `stream` carries raw bytes both ways with a TTY; without
+ * one, what comes out is the engine's multiplexed stdio frames (see stdio-frames.ts) and what
+ * goes in is raw stdin. Ending the stream's writable side closes the process's stdin.
+ */
+export interface ExecSession {
+  execId: string;
+  stream: import('node:stream').Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  inspect(): Promise<ExecState>;
+}
+
 export interface Engine {
   /** Engine version and capabilities; the cheapest call that proves the engine answers. */
   ping(options?: CallOptions): Promise<EngineVersion>;
@@ -294,4 +326,7 @@ export interface Engine {
    * A broken connection throws ENGINE_UNREACHABLE.
    */
   events(options?: EventsOptions): AsyncIterable<EngineEvent>;
+
+  /** Starts `cmd` in a running container, attached for an interactive or streaming session. */
+  execSession(id: string, cmd: string[], options: ExecSessionOptions): Promise<ExecSession>;
 }

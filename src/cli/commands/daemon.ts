@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { startDaemon } from '../../daemon/daemon.js';
 import { createDockerEngine } from '../../engine/docker-engine.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../../log.js';
-import { HELP_OPTION, parse, UsageError } from '../args.js';
+import { envFlag, HELP_OPTION, parse, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { VERSION } from '../version.js';
 import { EXIT, writeLine } from '../io.js';
@@ -28,6 +28,11 @@ Options:
                      default /opt/skiff/coreenv/defconfig.yaml, else the built-in default)
   --log-level LEVEL  ${LOG_LEVELS.join(', ')} (default info; $SKIFF_CORE_LOG_LEVEL)
   --ready-timeout S  how long a container may take to boot (default 120)
+  --create-users     create missing host users ($SKIFF_CORE_CREATE_USERS)
+  --users MODE       manage: create/fix host accounts (default); lookup: only read /etc/passwd
+                     for the session sockets, change nothing ($SKIFF_CORE_USERS)
+  --launcher PATH    login shell given to mapped users (default /usr/bin/skiff-core;
+                     $SKIFF_CORE_LAUNCHER)
   -h, --help         show this help`,
   async run(argv, ctx) {
     const { values } = parse(argv, {
@@ -37,6 +42,9 @@ Options:
       defconfig: { type: 'string' },
       'log-level': { type: 'string' },
       'ready-timeout': { type: 'string' },
+      'create-users': { type: 'boolean' },
+      users: { type: 'string' },
+      launcher: { type: 'string' },
     }, 0);
     if (values.help) {
       writeLine(ctx.io.stdout, this.help);
@@ -47,6 +55,10 @@ Options:
     const readyTimeout = values['ready-timeout'] === undefined ? undefined : Number(values['ready-timeout']);
     if (readyTimeout !== undefined && !(readyTimeout > 0)) throw new UsageError('--ready-timeout takes a number of seconds');
     const log = createLogger({ level, stream: ctx.io.stderr });
+    const users = values.users ?? ctx.io.env.SKIFF_CORE_USERS ?? 'manage';
+    if (users !== 'manage' && users !== 'lookup') throw new UsageError('--users must be manage or lookup');
+    const launcherPath = values.launcher ?? ctx.io.env.SKIFF_CORE_LAUNCHER ?? '/usr/bin/skiff-core';
+    if (!launcherPath.startsWith('/')) throw new UsageError('--launcher must be an absolute path (it becomes the login shell)');
 
     const configPath = resolve(ctx.configPath);
     const d = await startDaemon({
@@ -59,6 +71,9 @@ Options:
       version: VERSION,
       ...(readyTimeout ? { readyTimeoutMs: readyTimeout * 1000 } : {}),
       onReady: () => notifySystemd(ctx.io.env, log),
+      users,
+      createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
+      launcherPath,
     });
 
     return new Promise<number>((resolveExit) => {
@@ -86,3 +101,4 @@ function notifySystemd(env: NodeJS.ProcessEnv, log: Logger): void {
   const child = spawn('systemd-notify', ['--ready', `--pid=${process.pid}`, '--status=converging'], { stdio: 'ignore' });
   child.on('error', (err) => log.warn({ err }, 'systemd-notify failed; systemd will not see readiness'));
 }
+

@@ -6,7 +6,7 @@ import { loadConfigFile } from '../../config/load.js';
 import { createDockerEngine } from '../../engine/docker-engine.js';
 import { errorMessage, isSkiffError } from '../../errors.js';
 import { converge, type ConvergeReport } from '../../reconcile/converge.js';
-import { HELP_OPTION, parse, UsageError } from '../args.js';
+import { envFlag, HELP_OPTION, parse, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { EXIT, paint, useColor, writeLine } from '../io.js';
@@ -45,7 +45,7 @@ Options:
     }
     return runConverge(ctx, {
       workDir: values['work-dir'],
-      createUsers: values['create-users'] ?? truthy(ctx.io.env.SKIFF_CORE_CREATE_USERS),
+      createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
       readyTimeout: values['ready-timeout'],
       adopt: new Set(),
     });
@@ -77,9 +77,6 @@ Options:
   },
 };
 
-function truthy(value: string | undefined): boolean {
-  return value !== undefined && !['', '0', 'false', 'no'].includes(value.toLowerCase());
-}
 
 interface ConvergeCommandOptions {
   workDir: string | undefined;

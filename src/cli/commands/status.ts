@@ -103,7 +103,7 @@ export function healthy(s: StatusSnapshot): boolean {
     s.config.ok &&
     s.engine.reachable &&
     s.images.every((i) => i.state === 'present') &&
-    s.containers.every((c) => c.state === 'running' && !c.message?.length)
+    s.containers.every((c) => c.state === 'running' && !c.problem)
   );
 }
 

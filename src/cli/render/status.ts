@@ -77,7 +77,7 @@ export function formatStatus(s: StatusSnapshot, color: Palette, now = Date.now()
     lines.push('');
     const rows = s.containers.map((x) => {
       const up = x.state === 'running' && x.startedAt ? formatDuration(now - Date.parse(x.startedAt)) : '-';
-      const detail = [x.activity, x.pending ? `pending: ${x.pending}` : undefined, x.message, x.lastLogs ? `last log lines:\n${x.lastLogs}` : undefined]
+      const detail = [x.activity, x.pending ? `pending: ${x.pending}` : undefined, x.problem, x.message, x.lastLogs ? `last log lines:\n${x.lastLogs}` : undefined]
         .filter(Boolean)
         .join('\n');
       return [x.name, x.state, up, x.image || '-', x.readiness, String(x.restartCount ?? '-'), detail];
@@ -86,8 +86,8 @@ export function formatStatus(s: StatusSnapshot, color: Palette, now = Date.now()
   }
   if (s.users.length) {
     lines.push('');
-    const rows = s.users.map((u) => [u.name, u.container, u.ready ? 'yes' : 'no', String(u.sessions)]);
-    lines.push(...table(['USER', 'CONTAINER', 'READY', 'SESSIONS'], rows, (row, col, text) => (col === 2 ? (row[2] === 'yes' ? color.green : color.yellow)(text) : text)));
+    const rows = s.users.map((u) => [u.name, u.container, u.ready ? 'yes' : 'no', String(u.sessions), u.problem ?? '']);
+    lines.push(...table(['USER', 'CONTAINER', 'READY', 'SESSIONS', 'DETAIL'], rows, (row, col, text) => (col === 2 ? (row[2] === 'yes' ? color.green : color.yellow)(text) : text)));
   }
   return lines.join('\n');
 }

@@ -22,7 +22,8 @@ export interface DaemonPaths {
 
 export async function startDaemonProcess(paths: DaemonPaths, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
   const args = ['--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.defconfig, '--work-dir', paths.workDir, '--log-level', 'debug'];
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // lookup: the daemon only reads /etc/passwd; tests must never change this machine's accounts.
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', SKIFF_CORE_USERS: 'lookup', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -35,7 +35,9 @@ describe('daemon/status', () => {
     let s = applyProgress(base(), { kind: 'container', name: 'core', phase: 'waiting', message: 'waiting for systemd: starting' });
     expect(s.containers[0]).toMatchObject({ name: 'core', readiness: 'waiting for systemd: starting' });
     s = applyReport(s, { ok: false, images: [], containers: [{ name: 'core', status: 'failed', message: 'container core failed to start: caps' }] });
-    expect(s.containers[0]).toMatchObject({ name: 'core', message: 'container core failed to start: caps' });
+    expect(s.containers[0]).toMatchObject({ name: 'core', problem: 'container core failed to start: caps' });
+    s = applyReport(s, { ok: true, images: [], containers: [{ name: 'core', status: 'started' }] });
+    expect(s.containers[0]?.problem).toBeUndefined();
   });
 });
 

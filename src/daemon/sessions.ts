@@ -1,0 +1,183 @@
+// The daemon's side of logins: waits for a user's container with live progress, resolves the
+// container user's shell and home, counts attached sessions, and hands the rest to the relay.
+import type { Config } from '../config/schema.js';
+import type { Engine } from '../engine/engine.js';
+import { normalizeImageRef } from '../engine/image-ref.js';
+import { errorMessage, SkiffError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { describeEvent } from '../cli/render/progress.js';
+import type { ProgressEvent } from '../reconcile/events.js';
+import { isManaged } from '../reconcile/labels.js';
+import { runsSystemd } from '../reconcile/plan.js';
+import { containerSpec } from '../reconcile/container-spec.js';
+import { killTree } from '../session/kill-tree.js';
+import { runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
+import { routeFor, SFTP_SERVER_PATHS, type Route } from '../session/route.js';
+import type { SessionHandler } from '../session/session-server.js';
+import { ensureContainerUser } from '../users/container-user.js';
+import type { StatusSnapshot } from './status.js';
+
+export interface SessionGlueDeps {
+  engine: Engine;
+  log: Logger;
+  config(): Config | undefined;
+  snapshot(): StatusSnapshot;
+  /** Calls the listener on every progress event and status change until the returned stop. */
+  watch(listener: (event: ProgressEvent | undefined) => void): () => void;
+  /** Records what a probe learnt (e.g. systemd finished booting). */
+  setReadiness(container: string, readiness: string): void;
+  /** How long a login may wait for its container (pull, build, boot). */
+  waitLimitMs?: number;
+}
+
+export interface SessionGlue {
+  handler: SessionHandler;
+  attached(container: string): number;
+}
+
+const SYSTEMD_READY = new Set(['running', 'degraded']);
+
+export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
+  const { engine, log } = deps;
+  const attachedCount = new Map<string, number>();
+  // Per container id: the exec's shell/home and the sftp-server path cost an exec each to find.
+  const users = new Map<string, Promise<ResolvedUser>>();
+
+  async function awaitContainer(name: string, onLine: (line: string) => void, signal: AbortSignal): Promise<string> {
+    let last = '';
+    const say = (line: string) => {
+      if (line && line !== last) onLine(line);
+      last = line;
+    };
+    const deadline = Date.now() + (deps.waitLimitMs ?? 30 * 60_000);
+    let started = false;
+    for (;;) {
+      if (signal.aborted) throw new SkiffError('CANCELLED', 'the client left');
+      const config = deps.config();
+      const desired = config?.containers[name];
+      if (!desired) throw new SkiffError('SESSION_REFUSED', `container ${name} is not in the config`);
+      const snap = deps.snapshot();
+      const c = snap.containers.find((x) => x.name === name);
+      const image = snap.images.find((i) => normalizeImageRef(i.ref) === normalizeImageRef(desired.image));
+      const converging = snap.reconcile.state === 'running';
+
+      if (c?.state === 'foreign') throw new SkiffError('SESSION_REFUSED', c.problem ?? `container ${name} is not managed by skiff-core`);
+      if (!converging && image?.state === 'failed') throw new SkiffError('SESSION_REFUSED', `setup failed: ${image.message ?? `image ${image.ref} is not available`}`);
+      if (!converging && c?.problem && !c.activity) throw new SkiffError('SESSION_REFUSED', `setup failed: ${c.problem}`);
+
+      if (c?.state === 'running' || c?.readiness.startsWith('ready')) {
+        const info = await engine.inspectContainer(name);
+        if (info?.state.running && isManaged(info.labels)) {
+          if (!runsSystemd(containerSpec(name, desired).body) || c.readiness.startsWith('ready')) return info.id;
+          // systemd as PID 1: let the login in once it has booted.
+          const state = await engine
+            .execRun(info.id, ['systemctl', 'is-system-running'], { timeoutMs: 5000 })
+            .then((r) => r.stdout.trim())
+            .catch(() => '');
+          if (SYSTEMD_READY.has(state)) {
+            deps.setReadiness(name, `ready (systemd: ${state})`);
+            return info.id;
+          }
+          say(`container ${name}: waiting for systemd: ${state || 'booting'}`);
+        }
+      } else if (c && ['exited', 'created'].includes(c.state) && !c.activity && !converging && !started) {
+        // Stopped (by an administrator, or a crash the restart policy left): a login starts it.
+        say(`container ${name}: starting`);
+        started = true;
+        await engine.startContainer(name).catch((err: unknown) => {
+          throw new SkiffError('SESSION_REFUSED', `container ${name} failed to start: ${errorMessage(err)}`);
+        });
+      } else if (!snap.engine.reachable) {
+        say(`waiting for Docker: ${snap.engine.error ?? 'not reachable'}`);
+      } else if (image && (image.state === 'pulling' || image.state === 'building')) {
+        // The progress listener below describes these in detail.
+      } else {
+        say(c?.activity ? `container ${name}: ${c.activity}` : `waiting for container ${name} to be set up`);
+      }
+
+      if (Date.now() > deadline) throw new SkiffError('TIMEOUT', `container ${name} was not ready in time; see "skiff-core status"`);
+      await nextChange(name, desired.image, say, signal);
+    }
+  }
+
+  /** Resolves on the next relevant progress event or status change, or after a second. */
+  function nextChange(name: string, image: string, say: (line: string) => void, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const key = normalizeImageRef(image);
+      const done = () => {
+        clearTimeout(timer);
+        stop();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 1000);
+      const stop = deps.watch((event) => {
+        if (!event) return;
+        const relevant = event.kind === 'container' ? event.name === name : normalizeImageRef(event.ref) === key;
+        if (relevant) {
+          say(describeEvent(event, true));
+          if (event.kind === 'container' || event.phase === 'ready' || event.phase === 'failed') done();
+        }
+      });
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  function resolveUser(containerId: string, route: Route): Promise<ResolvedUser> {
+    const key = `${containerId}\u0000${route.containerUser ?? ''}\u0000${route.shell?.join(' ') ?? ''}`;
+    let found = users.get(key);
+    if (!found) {
+      found = (async () => {
+        const user = route.containerUser
+          ? await ensureContainerUser(engine, containerId, {
+              user: route.containerUser,
+              ...(route.shell ? { shell: route.shell } : {}),
+              create: route.createContainerUser,
+            })
+          : undefined;
+        const sftp = await engine
+          .execRun(containerId, ['/bin/sh', '-c', `for p in ${SFTP_SERVER_PATHS.join(' ')}; do [ -x "$p" ] && echo "$p" && exit 0; done; exit 1`], { timeoutMs: 10_000 })
+          .then((r) => (r.exitCode === 0 ? r.stdout.trim() : undefined))
+          .catch(() => undefined);
+        return {
+          shell: user?.shell ?? route.shell ?? ['/bin/sh'],
+          home: user?.home,
+          sftpServer: sftp,
+        };
+      })();
+      users.set(key, found);
+      // A failure is not remembered: the next login tries again.
+      found.catch(() => users.delete(key));
+    }
+    return found;
+  }
+
+  const sessionDeps: SessionDeps = {
+    engine,
+    log,
+    awaitContainer,
+    resolveUser,
+    killTree: (pid) => killTree(pid),
+    attached(container, delta) {
+      attachedCount.set(container, Math.max(0, (attachedCount.get(container) ?? 0) + delta));
+    },
+  };
+
+  return {
+    attached: (container) => attachedCount.get(container) ?? 0,
+    async handler(user, hello, io) {
+      const config = deps.config();
+      const route = config ? routeFor(config, user) : undefined;
+      if (!route) throw new SkiffError('SESSION_REFUSED', `${user} is not mapped to a container`);
+      log.info({ user, container: route.container, tty: hello.tty, command: hello.command !== undefined }, 'Session starting');
+      try {
+        const result = await runSession(sessionDeps, route, hello, io);
+        log.info({ user, container: route.container, code: result.code }, 'Session ended');
+        return result;
+      } catch (err) {
+        log.warn({ user, container: route.container, reason: errorMessage(err) }, 'Session refused');
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// Runs one login session in a container and relays it: the one place that does this, for both
+// entry paths (the login shell's socket and the built-in SSH gateway).
+import type { Readable, Writable } from 'node:stream';
+import type { Engine, ExecSession } from '../engine/engine.js';
+import { createStdioDemuxer } from '../engine/stdio-frames.js';
+import { errorMessage, SkiffError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ExitInfo, Hello } from './frames.js';
+import { execPlan, type Route } from './route.js';
+
+export interface SessionIo {
+  /** The client's input; ends when the client closes its side (stdin EOF). */
+  stdin: Readable;
+  stdout: Writable;
+  /** Without a TTY, stderr stays apart from stdout. */
+  stderr: Writable;
+  /** A line of setup progress while the container is not ready yet. */
+  progress(line: string): void;
+  /** The exec is running: from here on input belongs to it. */
+  started(): void;
+  onResize(listener: (cols: number, rows: number) => void): void;
+  /** Aborts when the client goes away. */
+  closed: AbortSignal;
+}
+
+export interface ResolvedUser {
+  shell: string[];
+  home: string | undefined;
+  sftpServer: string | undefined;
+}
+
+export interface SessionDeps {
+  engine: Engine;
+  log: Logger;
+  /** Waits until the container can take sessions (showing progress); returns its id. */
+  awaitContainer(name: string, onLine: (line: string) => void, signal: AbortSignal): Promise<string>;
+  resolveUser(containerId: string, route: Route): Promise<ResolvedUser>;
+  /** Ends the exec's process and everything it started (the engine has no API for it). */
+  killTree(pid: number): Promise<void>;
+  /** Sessions attached per container: the daemon holds back replacing a container in use. */
+  attached?(container: string, delta: 1 | -1): void;
+}
+
+export async function runSession(deps: SessionDeps, route: Route, hello: Hello, io: SessionIo): Promise<ExitInfo> {
+  const containerId = await deps.awaitContainer(route.container, (line) => io.progress(line), io.closed);
+  const resolved = await deps.resolveUser(containerId, route);
+  const plan = execPlan(route, resolved, { command: hello.command, env: hello.env });
+  if ('error' in plan) throw new SkiffError('SESSION_REFUSED', plan.error);
+  if (io.closed.aborted) return { code: 255 };
+
+  const session = await deps.engine.execSession(containerId, plan.cmd, {
+    tty: hello.tty,
+    env: plan.env,
+    ...(plan.user ? { user: plan.user } : {}),
+    ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
+    ...(hello.cols && hello.rows ? { cols: hello.cols, rows: hello.rows } : {}),
+  });
+  deps.attached?.(route.container, 1);
+  try {
+    io.started();
+    return await relay(deps, session, hello.tty, io);
+  } finally {
+    deps.attached?.(route.container, -1);
+  }
+}
+
+async function relay(deps: SessionDeps, session: ExecSession, tty: boolean, io: SessionIo): Promise<ExitInfo> {
+  const { stream } = session;
+  io.onResize((cols, rows) => {
+    session.resize(cols, rows).catch((err: unknown) => deps.log.debug({ err: errorMessage(err) }, 'Resize failed'));
+  });
+
+  // Input: pipe() carries backpressure, and ending it half-closes the engine connection, which
+  // the engine turns into EOF on the process's stdin.
+  io.stdin.pipe(stream);
+
+  // Output: pause the engine connection while the client cannot take more.
+  const write = (target: Writable, data: Buffer) => {
+    if (!target.write(data)) {
+      stream.pause();
+      target.once('drain', () => stream.resume());
+    }
+  };
+  if (tty) {
+    stream.on('data', (chunk: Buffer) => write(io.stdout, chunk));
+  } else {
+    const demux = createStdioDemuxer((which, data) => write(which === 'stderr' ? io.stderr : io.stdout, data));
+    stream.on('data', (chunk: Buffer) => demux.push(chunk));
+  }
+  stream.resume();
+
+  const outcome = await new Promise<'ended' | 'client-gone'>((resolve) => {
+    stream.once('end', () => resolve('ended'));
+    stream.once('close', () => resolve('ended'));
+    stream.once('error', () => resolve('ended'));
+    if (io.closed.aborted) resolve('client-gone');
+    io.closed.addEventListener('abort', () => resolve('client-gone'), { once: true });
+  });
+
+  if (outcome === 'client-gone') {
+    // The client hung up: nothing may keep running in its name.
+    const state = await session.inspect().catch(() => undefined);
+    if (state?.running && state.pid > 0) await deps.killTree(state.pid);
+    stream.destroy();
+    return { code: 255 };
+  }
+  // The output ends when the process exits; the engine records the code a moment later.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const state = await session.inspect();
+    if (!state.running) return { code: state.exitCode ?? 255 };
+    await new Promise((r) => setTimeout(r, attempt < 10 ? 5 : 50));
+  }
+  return { code: 255 };
+}

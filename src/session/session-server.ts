@@ -1,0 +1,207 @@
+// Per-user session sockets: RUN_DIR/users/NAME.sock, owned by that user, mode 0600 from the
+// moment it exists, in a root-owned directory. Which socket a login arrived on is the only thing
+// that says who it is: the route comes from the config, never from the request.
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { errorMessage, isSkiffError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, parseJson, type Hello } from './frames.js';
+import type { SessionIo } from './relay.js';
+
+export const USERS_DIR = 'users';
+
+export function sessionSocketPath(runDir: string, user: string): string {
+  return join(runDir, USERS_DIR, `${user}.sock`);
+}
+
+export interface SessionAccount {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** Runs a session for `user`; errors thrown are shown to the user (keep them safe to show). */
+export type SessionHandler = (user: string, hello: Hello, io: SessionIo) => Promise<{ code: number }>;
+
+export interface SessionServers {
+  /** Open sockets for these accounts and close the others. */
+  update(accounts: SessionAccount[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+export function createSessionServers(runDir: string, handler: SessionHandler, log: Logger): SessionServers {
+  const servers = new Map<string, { server: Server; uid: number; sockets: Set<Socket> }>();
+  const dir = join(runDir, USERS_DIR);
+
+  async function open(account: SessionAccount) {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await chmod(dir, 0o755);
+    const path = sessionSocketPath(runDir, account.name);
+    await rm(path, { force: true });
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      serve(account.name, socket, handler, log);
+    });
+    // umask 0177: the socket is 0600 (root's) the instant it appears, then handed to the user.
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    await chown(path, account.uid, account.gid);
+    servers.set(account.name, { server, uid: account.uid, sockets });
+    log.debug({ user: account.name, socket: path }, 'Session socket open');
+  }
+
+  async function shut(name: string) {
+    const entry = servers.get(name);
+    if (!entry) return;
+    servers.delete(name);
+    // Running sessions go on; only new logins are refused.
+    await new Promise<void>((resolve) => entry.server.close(() => resolve()));
+    await rm(sessionSocketPath(runDir, name), { force: true });
+  }
+
+  return {
+    async update(accounts) {
+      const wanted = new Map(accounts.map((a) => [a.name, a]));
+      for (const [name, entry] of servers) {
+        const want = wanted.get(name);
+        if (!want || want.uid !== entry.uid) await shut(name);
+      }
+      for (const account of accounts) {
+        if (servers.has(account.name)) continue;
+        try {
+          await open(account);
+        } catch (err) {
+          log.error({ user: account.name, err: errorMessage(err) }, 'Cannot open the session socket; this user cannot log in');
+        }
+      }
+    },
+    async close() {
+      for (const entry of servers.values()) for (const s of entry.sockets) s.destroy();
+      for (const name of [...servers.keys()]) await shut(name);
+    },
+  };
+}
+
+function serve(user: string, socket: Socket, handler: SessionHandler, log: Logger): void {
+  const closed = new AbortController();
+  const stdin = new PassThrough();
+  const resizeListeners: ((cols: number, rows: number) => void)[] = [];
+  let hello: Hello | undefined;
+  const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+
+  const send = (type: (typeof FRAME)[keyof typeof FRAME], payload?: Buffer | string | object) => {
+    if (!socket.destroyed) socket.write(encodeFrame(type, payload));
+  };
+  const fail = (message: string) => {
+    send(FRAME.error, { message });
+    socket.end();
+  };
+
+  const decoder = createFrameDecoder(
+    (type, payload) => {
+      if (!hello) {
+        const parsed = type === FRAME.hello ? parseJson<Hello>(payload) : undefined;
+        if (!parsed || parsed.v !== 1 || typeof parsed.tty !== 'boolean') return fail('the session must start with a hello frame');
+        clearTimeout(helloTimer);
+        hello = { v: 1, tty: parsed.tty, env: typeof parsed.env === 'object' && parsed.env ? parsed.env : {} };
+        if (typeof parsed.command === 'string') hello.command = parsed.command;
+        if (Number.isInteger(parsed.cols) && Number.isInteger(parsed.rows)) {
+          hello.cols = parsed.cols!;
+          hello.rows = parsed.rows!;
+        }
+        void start(hello);
+        return;
+      }
+      switch (type) {
+        case FRAME.stdin:
+          // No copy needed: socket chunks are fresh buffers that nothing else writes to.
+          if (!stdin.write(payload)) {
+            socket.pause();
+            stdin.once('drain', () => socket.resume());
+          }
+          return;
+        case FRAME.stdinEnd:
+          stdin.end();
+          return;
+        case FRAME.resize: {
+          const size = parseJson<{ cols: number; rows: number }>(payload);
+          if (size && size.cols > 0 && size.rows > 0) for (const l of resizeListeners) l(size.cols, size.rows);
+          return;
+        }
+        default:
+          return;
+      }
+    },
+    (message) => fail(message),
+  );
+  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  socket.on('error', () => socket.destroy());
+  socket.once('close', () => {
+    clearTimeout(helloTimer);
+    closed.abort();
+    stdin.destroy();
+  });
+
+  const output = (type: typeof FRAME.stdout | typeof FRAME.stderr) =>
+    new Writable({
+      highWaterMark: 256 * 1024,
+      write(chunk: Buffer, _encoding, done) {
+        if (socket.destroyed) return done();
+        // One writev for header and data, without copying the data.
+        socket.cork();
+        socket.write(encodeHeader(type, chunk.length));
+        const ok = socket.write(chunk);
+        socket.uncork();
+        if (ok) done();
+        else socket.once('drain', () => done());
+      },
+    });
+
+  async function start(request: Hello) {
+    const io: SessionIo = {
+      stdin,
+      stdout: output(FRAME.stdout),
+      stderr: output(FRAME.stderr),
+      progress: (line) => send(FRAME.progress, { line }),
+      started: () => send(FRAME.started, {}),
+      onResize: (l) => resizeListeners.push(l),
+      closed: closed.signal,
+    };
+    try {
+      const result = await handler(user, request, io);
+      // Output frames are queued on the socket in order, so the exit frame arrives after them.
+      await Promise.all([flush(io.stdout), flush(io.stderr)]);
+      send(FRAME.exit, { code: result.code });
+      socket.end();
+    } catch (err) {
+      if (!closed.signal.aborted) {
+        if (!isSkiffError(err)) log.error({ user, err }, 'Session failed');
+        fail(errorMessage(err));
+      }
+    }
+  }
+}
+
+function flush(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0) return resolve();
+    stream.once('drain', () => resolve());
+    stream.once('close', () => resolve());
+  });
+}

@@ -106,6 +106,16 @@ export function checkRestartPolicy(policy: string): string | undefined {
   return `unknown restart policy "${policy}" (one of: no, always, unless-stopped, on-failure, on-failure:N)`;
 }
 
+/** HOST:PORT or [IPv6]:PORT for a listening socket. */
+export function checkListenAddress(address: string): string | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) return `"${address}" is not HOST:PORT (e.g. 0.0.0.0:2222 or [::]:2222)`;
+  const host = m[1] ?? m[2] ?? '';
+  if (m[1] ? isIP(host) !== 6 : !(isIP(host) === 4 || HOSTNAME.test(host))) return `"${host}" is not an address to listen on`;
+  return undefined;
+}
+
 // POSIX portable login names, as shadow's useradd accepts them by default.
 const LOGIN_NAME = /^[a-z_][a-z0-9_-]*\$?$/;
 

@@ -11,6 +11,7 @@ import {
   checkHostEntry,
   checkImageRef,
   checkIp,
+  checkListenAddress,
   checkLoginName,
   checkMount,
   checkRestartPolicy,
@@ -177,6 +178,29 @@ export const User = z
   .strict();
 export type User = z.infer<typeof User>;
 
+export const Gateway = z
+  .object({
+    listen: z
+      .array(formatted(checkListenAddress))
+      .default([])
+      .meta({ description: 'Addresses the built-in SSH server listens on, HOST:PORT (e.g. 0.0.0.0:2222). Empty: off.' }),
+    hostKey: z
+      .string()
+      .optional()
+      .meta({ description: 'Host key file (created on first start, mode 0600); default: ssh_host_ed25519_key beside the config.' }),
+    maxSessionsPerUser: z.int().min(1).default(16).meta({ description: 'Concurrent sessions one user may have.' }),
+    authTimeoutSec: z.int().min(1).default(30).meta({ description: 'Seconds a connection may take to authenticate.' }),
+    idleTimeoutSec: z.int().min(0).default(0).meta({ description: 'Close connections idle this long (0: never).' }),
+    maxAuthFailures: z
+      .int()
+      .min(1)
+      .default(10)
+      .meta({ description: 'Failed authentications one source address may make per minute before it is refused.' }),
+  })
+  .strict()
+  .meta({ description: 'Built-in SSH server (an addition to the original format): users log in with their keys without host accounts.' });
+export type Gateway = z.infer<typeof Gateway>;
+
 export const Config = z
   .object({
     containers: keyedRecord(checkContainerName, Container)
@@ -184,6 +208,7 @@ export const Config = z
       .meta({ description: 'Containers, by name.' }),
     users: keyedRecord(checkLoginName, User).default({}).meta({ description: 'Host users, by login name.' }),
     images: keyedRecord(checkImageRef, Image).default({}).meta({ description: 'Images, by exact name:tag.' }),
+    gateway: Gateway.optional(),
   })
   .strict()
   .meta({ title: 'skiff-core configuration' });

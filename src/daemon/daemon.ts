@@ -18,7 +18,7 @@ import { LABEL } from '../reconcile/labels.js';
 import { controlSocketPath } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { observeEngine } from './observe.js';
-import { createSessionServers, type SessionAccount } from '../session/session-server.js';
+import { createSessionServers, type SessionAccount, type SessionHandler } from '../session/session-server.js';
 import { detectAccountTools, type AccountTools } from '../users/account-tools.js';
 import { removeStaleKeyFiles } from '../users/authorized-keys.js';
 import { createCommandRunner } from '../users/command-runner.js';
@@ -55,6 +55,10 @@ export interface DaemonOptions {
 
 export interface Daemon {
   status(): StatusSnapshot;
+  /** The config in force (the last good one), if any. */
+  config(): Config | undefined;
+  /** Runs a login for a configured user: the same routing for every entry path. */
+  sessions: SessionHandler;
   /** Re-read the config now; the result says whether it was taken. */
   reload(): Promise<{ ok: boolean; errors: string[] }>;
   /** Resolves when the next converge pass has finished (for tests and `reload`). */
@@ -367,6 +371,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   return {
     status: () => snapshot,
+    config: () => config,
+    sessions: glue.handler,
     reload: async () => {
       const result = await loadConfig();
       if (result.ok) request('reload');

@@ -19,11 +19,7 @@ import { controlSocketPath } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { observeEngine } from './observe.js';
 import { createSessionServers, type SessionAccount, type SessionHandler } from '../session/session-server.js';
-import { detectAccountTools, type AccountTools } from '../users/account-tools.js';
-import { removeStaleKeyFiles } from '../users/authorized-keys.js';
-import { createCommandRunner } from '../users/command-runner.js';
-import { describeHostUserChange, ensureHostUser } from '../users/host-user.js';
-import { findPasswdEntry } from '../users/passwd-files.js';
+import { accountToolsOnce, syncHostUsers } from '../users/sync.js';
 import { createSessionGlue } from './sessions.js';
 import { applyProgress, applyReport, plainDiagnostics, type StatusSnapshot } from './status.js';
 
@@ -116,40 +112,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   const sessionServers = createSessionServers(opts.runDir, glue.handler, log);
   const hostUsers = new Map<string, string>();
-  let accountTools: Promise<AccountTools> | undefined;
+  const accountTools = accountToolsOnce();
 
   /** Host accounts for the configured users, then a session socket for each that exists. */
   async function syncUsers() {
     if (!config) return;
+    const results = await syncHostUsers(config, {
+      mode: opts.users ?? 'manage',
+      createUsers: opts.createUsers ?? false,
+      launcherPath: opts.launcherPath ?? '/usr/bin/skiff-core',
+      tools: accountTools,
+    });
     const accounts: SessionAccount[] = [];
-    const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
-    for (const [name, user] of Object.entries(config.users)) {
-      try {
-        if (opts.users === 'manage') {
-          accountTools ??= detectAccountTools({ runner: createCommandRunner() });
-          const outcome = await ensureHostUser(
-            { name, shell: opts.launcherPath ?? '/usr/bin/skiff-core', ...(user.auth ? { auth: user.auth } : {}), createUsers: opts.createUsers ?? false },
-            { tools: await accountTools },
-          );
-          for (const change of outcome.changes) log.info({ user: name }, describeHostUserChange(name, change));
-          for (const warning of outcome.warnings) log.warn({ user: name }, warning);
-          if (outcome.state === 'ready' && outcome.uid !== undefined && outcome.gid !== undefined) {
-            accounts.push({ name, uid: outcome.uid, gid: outcome.gid });
-            hostUsers.delete(name);
-          } else hostUsers.set(name, 'no host account (the daemon creates it with --create-users)');
-        } else {
-          const entry = findPasswdEntry(passwd, name);
-          if (entry) {
-            accounts.push({ name, uid: entry.uid, gid: entry.gid });
-            hostUsers.delete(name);
-          } else hostUsers.set(name, 'no host account');
-        }
-      } catch (err) {
-        hostUsers.set(name, errorMessage(err));
-        log.error({ user: name, reason: errorMessage(err) }, 'Cannot set up the host user');
-      }
+    for (const r of results) {
+      for (const change of r.changes) log.info({ user: r.name }, change);
+      for (const warning of r.warnings) log.warn({ user: r.name }, warning);
+      if (r.account) accounts.push({ name: r.name, ...r.account });
+      if (r.problem) {
+        if (hostUsers.get(r.name) !== r.problem) log.error({ user: r.name, reason: r.problem }, 'User cannot log in');
+        hostUsers.set(r.name, r.problem);
+      } else hostUsers.delete(r.name);
     }
-    if (opts.users === 'manage') await removeStaleKeyFiles(Object.keys(config.users)).catch(() => undefined);
     await sessionServers.update(accounts);
     setSnapshot(snapshot);
   }

@@ -5,7 +5,7 @@ import type { Engine } from '../engine/engine.js';
 import { normalizeImageRef } from '../engine/image-ref.js';
 import { errorMessage, SkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { describeEvent } from '../cli/render/progress.js';
+import { describeEvent } from '../reconcile/describe.js';
 import type { ProgressEvent } from '../reconcile/events.js';
 import { isManaged } from '../reconcile/labels.js';
 import { runsSystemd } from '../reconcile/plan.js';

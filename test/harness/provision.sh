@@ -370,6 +370,81 @@ else
 fi
 
 ###############################################################################
+# 5. Device image base: Debian + OpenSSH (for Dockerfile.test, the end-to-end "device")
+###############################################################################
+# skiff-core-test/debian-sshd:bookworm = the cached Debian tarball (or the debian-systemd image's
+# filesystem) plus openssh-server, openssh-client and curl, installed with apt-get in a chroot of
+# an extracted copy (Debian's archive is reachable from this machine; the image build that uses
+# it, Dockerfile.test, needs no network). Services are never started (policy-rc.d) and the host
+# keys apt generated are removed, so each device container generates its own.
+readonly SSHD_IMAGE=skiff-core-test/debian-sshd:bookworm
+readonly SSHD_RECIPE=debian-sshd-bookworm-v1
+readonly SSHD_PACKAGES="openssh-server openssh-client curl"
+
+build_sshd_image() {
+  local state root how cid
+  state=$(image_state "$SSHD_IMAGE" "$SSHD_RECIPE")
+  if [[ "$state" == current ]]; then
+    note "image: $SSHD_IMAGE present"
+    return 0
+  fi
+  [[ "$state" == stale ]] && log "$SSHD_IMAGE exists but lacks label $LABEL_KEY=$SSHD_RECIPE; rebuilding"
+  local t0=$SECONDS
+  root=$(mktemp -d "$CACHE_DIR/sshd-root.XXXXXX")
+  TMP_DIRS+=("$root")
+  if [[ -s "$DEBIAN_TARBALL" ]]; then
+    tar -C "$root" --numeric-owner -xf "$DEBIAN_TARBALL"
+    how="from $DEBIAN_TARBALL"
+  else
+    log "no cached tarball; exporting the filesystem of $DEBIAN_IMAGE"
+    cid=$(docker create "$DEBIAN_IMAGE" /bin/true)
+    if ! docker export "$cid" | tar -C "$root" --numeric-owner -xf -; then
+      docker rm -f "$cid" >/dev/null 2>&1 || true
+      die "exporting $DEBIAN_IMAGE failed"
+    fi
+    docker rm -f "$cid" >/dev/null 2>&1 || true
+    how="from the filesystem of $DEBIAN_IMAGE"
+  fi
+  # No service may start inside the chroot; name resolution as on this machine.
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 0755 "$root/usr/sbin/policy-rc.d"
+  rm -f "$root/etc/resolv.conf"
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+  log "installing $SSHD_PACKAGES into a copy of Debian for $SSHD_IMAGE (log: $APT_LOG)"
+  printf '\n==== %s %s: apt-get in chroot %s ====\n' "$(date -Is)" "$SSHD_IMAGE" "$root" >>"$APT_LOG"
+  # A private mount namespace: /proc and /dev vanish with it, whatever happens here.
+  if ! unshare --mount --propagation private /bin/sh -c '
+      set -e
+      mount -t proc proc "$1/proc"
+      mount --rbind /dev "$1/dev"
+      chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        apt-get update -q
+      chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends $2
+    ' sh "$root" "$SSHD_PACKAGES" >>"$APT_LOG" 2>&1 </dev/null; then
+    show_tail "$APT_LOG" 40
+    die "installing $SSHD_PACKAGES for $SSHD_IMAGE failed"
+  fi
+  rm -f "$root/usr/sbin/policy-rc.d" "$root"/etc/ssh/ssh_host_*
+  : >"$root/etc/resolv.conf"
+  rm -rf "${root:?}"/var/lib/apt/lists/* "${root:?}"/var/cache/apt/*.bin \
+    "${root:?}"/var/cache/apt/archives/*.deb "${root:?}"/var/log/apt/* "${root:?}"/var/log/*.log
+  mkdir -p "$root/var/lib/apt/lists/partial" "$root/run/sshd"
+  tar -C "$root" --numeric-owner -c . |
+    docker import --change 'CMD ["/usr/sbin/sshd", "-D", "-e"]' --change "LABEL $LABEL_KEY=$SSHD_RECIPE" \
+      -m "skiff-core test harness: $SSHD_RECIPE" - "$SSHD_IMAGE" >/dev/null
+  rm -rf --one-file-system "$root"
+  if ! docker run --rm --network none --entrypoint /bin/sh "$SSHD_IMAGE" -c \
+    'test -x /usr/sbin/sshd && test -x /usr/bin/ssh-keygen && test -x /usr/lib/openssh/sftp-server &&
+     test -x /usr/bin/curl && ! ls /etc/ssh/ssh_host_* >/dev/null 2>&1'; then
+    docker image rm -f "$SSHD_IMAGE" >/dev/null 2>&1 || true
+    die "$SSHD_IMAGE failed its smoke test (sshd, ssh-keygen, sftp-server, curl; no host keys); removed it"
+  fi
+  note "image: built $SSHD_IMAGE ($how, in $((SECONDS - t0))s)"
+}
+build_sshd_image
+
+###############################################################################
 printf '[provision] done in %ss:\n' "$((SECONDS - START_SECONDS))" >&2
 printf '[provision]   engine %s on %s\n' "$ENGINE_VERSION" "$DOCKER_SOCK" >&2
 for line in "${SUMMARY[@]}"; do

@@ -11,12 +11,16 @@ import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { EXIT, paint, useColor, writeLine } from '../io.js';
 import { lineProgress, liveProgress } from '../render/progress.js';
+import { syncHostUsers, type UserSyncResult, type UsersMode } from '../../users/sync.js';
+import { ensureContainerUser } from '../../users/container-user.js';
 
 const SETUP_OPTIONS = {
   ...HELP_OPTION,
   'work-dir': { type: 'string' },
   'create-users': { type: 'boolean' },
   'ready-timeout': { type: 'string' },
+  users: { type: 'string' },
+  launcher: { type: 'string' },
 } as const;
 
 export const setup: Command = {
@@ -34,7 +38,10 @@ Exit status: 0 when everything is in place, 1 when anything failed (the summary 
 Options:
   --work-dir DIR          where builds unpack and clone sources ($SKIFF_CORE_WORK_DIR;
                           default: tmp/ beside the config file)
-  --create-users          create the configured host users ($SKIFF_CORE_CREATE_USERS)
+  --create-users          create missing host users ($SKIFF_CORE_CREATE_USERS); existing
+                          ones are always fixed (login shell, keys, never the docker group)
+  --users MODE            manage (default) or lookup: change no host account ($SKIFF_CORE_USERS)
+  --launcher PATH         login shell for mapped users (default /usr/bin/skiff-core)
   --ready-timeout SECONDS how long a container may take to boot (default 120)
   -h, --help              show this help`,
   async run(argv, ctx) {
@@ -43,11 +50,17 @@ Options:
       writeLine(ctx.io.stdout, this.help);
       return EXIT.ok;
     }
+    const users = values.users ?? ctx.io.env.SKIFF_CORE_USERS ?? 'manage';
+    if (users !== 'manage' && users !== 'lookup') throw new UsageError('--users must be manage or lookup');
+    const launcherPath = values.launcher ?? ctx.io.env.SKIFF_CORE_LAUNCHER ?? '/usr/bin/skiff-core';
+    if (!launcherPath.startsWith('/')) throw new UsageError('--launcher must be an absolute path (it becomes the login shell)');
     return runConverge(ctx, {
       workDir: values['work-dir'],
       createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
       readyTimeout: values['ready-timeout'],
       adopt: new Set(),
+      users,
+      launcherPath,
     });
   },
 };
@@ -73,7 +86,7 @@ Options:
       return EXIT.ok;
     }
     if (positionals.length === 0) throw new UsageError('name the container(s) to adopt');
-    return runConverge(ctx, { workDir: values['work-dir'], createUsers: false, adopt: new Set(positionals) });
+    return runConverge(ctx, { workDir: values['work-dir'], createUsers: false, adopt: new Set(positionals), users: 'lookup', launcherPath: '/usr/bin/skiff-core' });
   },
 };
 
@@ -81,6 +94,8 @@ Options:
 interface ConvergeCommandOptions {
   workDir: string | undefined;
   createUsers: boolean;
+  users: UsersMode;
+  launcherPath: string;
   readyTimeout?: string | undefined;
   adopt: ReadonlySet<string>;
 }
@@ -113,8 +128,9 @@ async function runConverge(ctx: Context, opts: ConvergeCommandOptions): Promise<
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let report: ConvergeReport;
+  const engine = createDockerEngine();
   try {
-    report = await converge(config, { engine: createDockerEngine(), workDir }, {
+    report = await converge(config, { engine, workDir }, {
       onProgress: (e) => view.onEvent(e),
       signal: abort.signal,
       adopt: opts.adopt,
@@ -132,8 +148,21 @@ async function runConverge(ctx: Context, opts: ConvergeCommandOptions): Promise<
     process.off('SIGTERM', onSignal);
   }
   view.close();
-  writeLine(io.stdout, formatSummary(report, config, opts.createUsers, paint(useColor(io, 'stdout'))));
-  return report.ok ? EXIT.ok : EXIT.failure;
+  const users = await syncHostUsers(config, { mode: opts.users, createUsers: opts.createUsers, launcherPath: opts.launcherPath });
+  // Container users, where asked for, once their container runs.
+  for (const [name, spec] of Object.entries(config.users)) {
+    const target = report.containers.find((c) => c.name === spec.container);
+    if (!spec.createContainerUser || !spec.containerUser || !target || !GOOD.has(target.status)) continue;
+    try {
+      const made = await ensureContainerUser(engine, spec.container, { user: spec.containerUser, ...(spec.containerShell ? { shell: spec.containerShell } : {}) });
+      if (made.created) writeLine(io.stderr, `user ${name}: created ${made.name} in container ${spec.container}`);
+    } catch (err) {
+      users.find((u) => u.name === name)!.problem = errorMessage(err);
+    }
+  }
+  for (const u of users) for (const line of [...u.changes, ...u.warnings]) writeLine(io.stderr, `user ${u.name}: ${line}`);
+  writeLine(io.stdout, formatSummary(report, config, users, paint(useColor(io, 'stdout'))));
+  return report.ok && users.every((u) => !u.problem || opts.users === 'lookup') ? EXIT.ok : EXIT.failure;
 }
 
 const GOOD = new Set(['present', 'obtained', 'unchanged', 'created', 'started', 'replaced', 'ready']);
@@ -141,7 +170,7 @@ const GOOD = new Set(['present', 'obtained', 'unchanged', 'created', 'started', 
 export function formatSummary(
   report: ConvergeReport,
   config: Config,
-  createUsers: boolean,
+  users: UserSyncResult[],
   color: ReturnType<typeof paint>,
 ): string {
   const rows: [string, string, string, string][] = [];
@@ -150,8 +179,11 @@ export function formatSummary(
   const byName = new Map(report.containers.map((c) => [c.name, c]));
   for (const [user, spec] of Object.entries(config.users)) {
     const target = byName.get(spec.container);
-    const ok = target && GOOD.has(target.status);
-    rows.push(['user', user, ok ? 'mapped' : 'waiting', `→ container ${spec.container}${ok ? '' : ` (${target?.status ?? 'missing'})`}`]);
+    const containerOk = target && GOOD.has(target.status);
+    const host = users.find((u) => u.name === user);
+    const status = host?.problem ? 'no-login' : containerOk ? 'mapped' : 'waiting';
+    const detail = [`→ container ${spec.container}${containerOk ? '' : ` (${target?.status ?? 'missing'})`}`, host?.problem].filter(Boolean).join('; ');
+    rows.push(['user', user, status, detail]);
   }
   const w0 = Math.max(4, ...rows.map((r) => r[0].length));
   const w1 = Math.max(4, ...rows.map((r) => r[1].length));
@@ -162,9 +194,6 @@ export function formatSummary(
     const paintStatus = GOOD.has(status) || status === 'mapped' ? color.green : color.red;
     lines.push(`${kind.padEnd(w0)}  ${name.padEnd(w1)}  ${paintStatus(status.padEnd(w2))}  ${first}`);
     for (const line of more) lines.push(`${' '.repeat(w0 + w1 + w2 + 6)}${line}`);
-  }
-  if (createUsers && Object.keys(config.users).length > 0) {
-    lines.push('', 'note: host users are not created by this version yet; --create-users changed nothing.');
   }
   lines.push('', report.ok ? color.green('setup complete') : color.red('setup incomplete: see the rows above'));
   return lines.join('\n');

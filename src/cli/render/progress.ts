@@ -1,53 +1,12 @@
 // Shows converge progress: a live block of lines (one per image/container) on a terminal, plain
 // lines on a pipe or journal. Pure formatting is separate from the writer so it can be tested.
+import { describeEvent } from '../../reconcile/describe.js';
 import type { ProgressEvent } from '../../reconcile/events.js';
 
 export interface ProgressView {
   onEvent(event: ProgressEvent): void;
   /** Leave the terminal clean for what is printed next. */
   close(): void;
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-function bar(fraction: number, width = 20): string {
-  const filled = Math.round(Math.max(0, Math.min(1, fraction)) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
-/** One line describing an event; undefined when the event is not worth a line of its own. */
-export function describeEvent(event: ProgressEvent, withBar = false): string {
-  if (event.kind === 'container') {
-    return `container ${event.name}: ${event.phase}${event.message ? ` (${event.message})` : ''}`;
-  }
-  const head = `image ${event.ref}`;
-  switch (event.phase) {
-    case 'pulling': {
-      const { current, total } = event.progress;
-      if (total > 0) {
-        const pct = Math.floor((current / total) * 100);
-        return `${head}: pulling ${event.from} ${withBar ? `${bar(current / total)} ` : ''}${pct}% of ${mib(total)}`;
-      }
-      return `${head}: pulling ${event.from}`;
-    }
-    case 'building': {
-      const p = event.progress;
-      if (p.kind === 'step') return `${head}: building step ${p.step}/${p.total}: ${p.text}`;
-      return `${head}: building: ${p.text}`;
-    }
-    case 'attempt-failed':
-      return `${head}: ${event.attempt} failed: ${firstLine(event.message)}`;
-    case 'ready':
-      return `${head}: ready${event.warning ? ` (warning: ${event.warning})` : ''}`;
-    case 'failed':
-      return `${head}: failed: ${firstLine(event.message)}`;
-  }
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text;
 }
 
 function keyOf(event: ProgressEvent): string {

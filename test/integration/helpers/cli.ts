@@ -15,7 +15,8 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      // lookup: setup and the daemon only read /etc/passwd; tests never change this machine's accounts.
+      env: { ...process.env, NO_COLOR: '1', SKIFF_CORE_USERS: 'lookup', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

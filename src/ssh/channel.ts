@@ -1,0 +1,257 @@
+// The gateway's session-channel layer: turns one SSH "session" channel (pty-req, env, shell /
+// exec / subsystem sftp, window-change) into the Hello and SessionIo that the shared session
+// routing takes, exactly what the login shell sends over its socket. What runs where is decided
+// there, from the config; nothing in the channel's requests can change it.
+import { PassThrough, Writable } from 'node:stream';
+import type { ServerChannel, Session } from 'ssh2';
+import { errorMessage, isSkiffError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Hello } from '../session/frames.js';
+import type { SessionIo } from '../session/relay.js';
+import { allowedEnv } from '../session/route.js';
+import type { SessionHandler } from '../session/session-server.js';
+
+/** What the sftp subsystem asks the routing for: the container's own sftp-server. */
+export const SFTP_COMMAND = 'internal-sftp';
+
+/** More env requests than any client sends; the rest are refused (they would only take memory). */
+const MAX_ENV = 64;
+
+export interface ConnectionInfo {
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+}
+
+export interface ChannelContext {
+  user: string;
+  handler: SessionHandler;
+  log: Logger;
+  connection: ConnectionInfo;
+  /** Aborts when the connection goes away. */
+  connectionClosed: AbortSignal;
+  /** Takes a session slot: a release function, or why there is none (shown to the user). */
+  admit(): (() => void) | { refused: string };
+  /** Data moved in either direction (for the idle timeout). */
+  activity(): void;
+}
+
+interface PtyInfo {
+  term: string;
+  cols: number;
+  rows: number;
+}
+
+/** Serves one accepted session channel until it ends. */
+export function serveSession(session: Session, ctx: ChannelContext): void {
+  const { log } = ctx;
+  let pty: PtyInfo | undefined;
+  const env: Record<string, string> = {};
+  const resizeListeners: ((cols: number, rows: number) => void)[] = [];
+  let running = false;
+
+  session.on('pty', (accept, reject, info) => {
+    if (running) return reject?.();
+    pty = { term: info.term, cols: info.cols, rows: info.rows };
+    accept?.();
+  });
+  session.on('env', (accept, reject, info) => {
+    const kept = allowedEnv({ [info.key]: info.val });
+    if (running || Object.keys(kept).length === 0 || Object.keys(env).length >= MAX_ENV) return reject?.();
+    Object.assign(env, kept);
+    accept?.();
+  });
+  session.on('window-change', (accept, _reject, info) => {
+    accept?.();
+    if (!(info.cols > 0 && info.rows > 0)) return;
+    if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
+    for (const l of resizeListeners) l(info.cols, info.rows);
+  });
+  session.on('x11', (_accept, reject) => {
+    log.info({ user: ctx.user }, 'Refused X11 forwarding: the gateway does not forward X11');
+    reject?.();
+  });
+  session.on('auth-agent', (_accept, reject) => {
+    log.info({ user: ctx.user }, 'Refused agent forwarding: the gateway does not forward ssh-agent');
+    reject?.();
+  });
+  session.on('signal', (_accept, reject, info) => {
+    // The shared routing has no way to signal a running exec yet; the client's ^C on a pty
+    // still reaches the process as a character.
+    log.info({ user: ctx.user, signal: info.name }, 'Ignored a signal request: signals are not forwarded yet');
+    reject?.();
+  });
+  session.on('shell', (accept) => {
+    running = true;
+    void run(accept(), undefined);
+  });
+  session.on('exec', (accept, _reject, info) => {
+    running = true;
+    void run(accept(), info.command);
+  });
+  session.on('subsystem', (accept, reject, info) => {
+    if (info.name !== 'sftp') {
+      log.info({ user: ctx.user, subsystem: info.name }, 'Refused an unknown subsystem');
+      return reject?.();
+    }
+    running = true;
+    void run(accept(), SFTP_COMMAND, true);
+  });
+
+  async function run(channel: ServerChannel, command: string | undefined, binary = false): Promise<void> {
+    const closed = new AbortController();
+    const abort = () => closed.abort();
+    if (ctx.connectionClosed.aborted) abort();
+    ctx.connectionClosed.addEventListener('abort', abort, { once: true });
+    session.once('close', abort);
+    channel.once('close', abort);
+    channel.on('error', (err: Error) => log.debug({ user: ctx.user, err: errorMessage(err) }, 'SSH channel error'));
+    channel.stderr.on('error', () => undefined);
+
+    // sftp speaks a binary protocol: never through a terminal, whatever the client asked for.
+    const tty = pty !== undefined && !binary;
+    const cols = pty?.cols ?? 0;
+    const nl = tty ? '\r\n' : '\n';
+    // Messages and progress: on a terminal into the one stream (a pty merges them), else stderr.
+    const notices: Writable = tty ? channel : channel.stderr;
+
+    const slot = ctx.admit();
+    if (typeof slot !== 'function') {
+      notices.write(`skiff-core: ${slot.refused}${nl}`);
+      await end(channel, [notices], closed.signal, { code: 1 });
+      ctx.connectionClosed.removeEventListener('abort', abort);
+      return;
+    }
+
+    let started = false;
+    let progressShown = false;
+    let finished = false;
+    const stdin = new PassThrough({ highWaterMark: 256 * 1024 });
+    const stdout = outputTo(channel, closed.signal, ctx.activity);
+    const stderr = tty ? stdout : outputTo(channel.stderr, closed.signal, ctx.activity);
+
+    const finish = async (exit: { code: number; signal?: string | undefined }) => {
+      if (finished) return;
+      finished = true;
+      stdin.destroy();
+      await end(channel, [stdout, stderr, channel, channel.stderr], closed.signal, exit);
+      ctx.connectionClosed.removeEventListener('abort', abort);
+    };
+
+    // Input: kept in order, paused (and so the client's SSH window) while the session cannot
+    // take more; the client's EOF becomes the end of this stream, i.e. EOF on the process's stdin.
+    channel.on('data', (chunk: Buffer) => {
+      ctx.activity();
+      // Before the session starts, ^C on a terminal abandons the wait (the setup itself goes on).
+      if (!started && tty && chunk.includes(3)) {
+        if (finished) return;
+        notices.write(`${progressShown ? '\r\n' : ''}skiff-core: stopped waiting; setup continues in the background.\r\n`);
+        void finish({ code: 130 }).then(abort);
+        return;
+      }
+      if (finished) return;
+      if (!stdin.write(chunk)) {
+        channel.pause();
+        stdin.once('drain', () => channel.resume());
+      }
+    });
+    channel.once('end', () => {
+      if (!stdin.destroyed) stdin.end();
+    });
+
+    const hello: Hello = {
+      v: 1,
+      tty,
+      env: {
+        ...env,
+        ...(tty ? { TERM: pty!.term || 'xterm' } : {}),
+        SSH_CONNECTION: `${ctx.connection.remoteAddress} ${ctx.connection.remotePort} ${ctx.connection.localAddress} ${ctx.connection.localPort}`,
+        SSH_CLIENT: `${ctx.connection.remoteAddress} ${ctx.connection.remotePort} ${ctx.connection.localPort}`,
+      },
+      ...(command !== undefined ? { command } : {}),
+      ...(tty && pty && pty.cols > 0 && pty.rows > 0 ? { cols: pty.cols, rows: pty.rows } : {}),
+    };
+    const io: SessionIo = {
+      stdin,
+      stdout,
+      stderr,
+      progress(line) {
+        if (started || finished) return;
+        // On a terminal the line is redrawn in place; elsewhere each is kept.
+        notices.write(tty ? `\r\u001b[2K${line.slice(0, (cols || 80) - 1)}` : `${line}\n`);
+        progressShown = true;
+      },
+      started() {
+        started = true;
+        if (tty && progressShown && !finished) notices.write('\r\u001b[2K');
+      },
+      onResize: (listener) => resizeListeners.push(listener),
+      closed: closed.signal,
+    };
+
+    try {
+      const result: { code: number; signal?: unknown } = await ctx.handler(ctx.user, hello, io);
+      await finish({ code: result.code, signal: typeof result.signal === 'string' ? result.signal : undefined });
+    } catch (err) {
+      if (!closed.signal.aborted && !finished) {
+        if (!isSkiffError(err)) log.error({ user: ctx.user, err }, 'Session failed');
+        await flushed(stdout, closed.signal);
+        notices.write(`${tty && progressShown ? '\r\n' : ''}skiff-core: ${errorMessage(err).replace(/\n/g, nl)}${nl}`);
+      }
+      await finish({ code: 1 });
+    } finally {
+      slot();
+    }
+  }
+}
+
+/**
+ * Ends a session channel: what is queued reaches the client first, then the exit status (or
+ * signal), then EOF and close. Nothing is sent once the client has gone.
+ */
+async function end(channel: ServerChannel, queues: Writable[], closed: AbortSignal, exit: { code: number; signal?: string | undefined }): Promise<void> {
+  for (const queue of queues) await flushed(queue, closed);
+  if (closed.aborted || !channel.writable) return;
+  if (exit.signal) channel.exit(exit.signal.replace(/^SIG/, ''), false, '');
+  else channel.exit(exit.code);
+  channel.end();
+}
+
+/**
+ * A Writable into the channel (or its stderr) that holds the writer back while the client's
+ * window is full, and drops output once the client is gone instead of failing.
+ */
+function outputTo(target: Writable, closed: AbortSignal, activity: () => void): Writable {
+  return new Writable({
+    highWaterMark: 256 * 1024,
+    write(chunk: Buffer, _encoding, done) {
+      if (closed.aborted || !target.writable) return done();
+      activity();
+      if (target.write(chunk)) return done();
+      const release = () => {
+        target.off('drain', release);
+        closed.removeEventListener('abort', release);
+        done();
+      };
+      target.on('drain', release);
+      closed.addEventListener('abort', release, { once: true });
+    },
+  });
+}
+
+/**
+ * Resolves once everything written to `stream` so far has been handed on (an empty write's
+ * callback runs after the writes queued before it), or when the client is gone.
+ */
+function flushed(stream: Writable, closed: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (closed.aborted || !stream.writable || stream.writableLength === 0) return resolve();
+    const done = () => {
+      closed.removeEventListener('abort', done);
+      resolve();
+    };
+    closed.addEventListener('abort', done, { once: true });
+    stream.write(Buffer.alloc(0), done);
+  });
+}

@@ -1,0 +1,341 @@
+// The built-in SSH server, layered like ContainerSSH: connection (listeners, per-source limits,
+// timeouts) → authentication (./auth.ts) → session channel (./channel.ts) → the shared session
+// routing, the same handler the login shell's socket uses. No host account is involved: the SSH
+// user name is the key under `users:` in the config.
+import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import ssh2, { type AuthContext, type Connection } from 'ssh2';
+import { Gateway as GatewaySettings, type Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SessionHandler } from '../session/session-server.js';
+import { ROOT_AUTHORIZED_KEYS } from '../users/authorized-keys.js';
+import { advertisedMethods, createFailureLimiter, credentialsFor, decide, type AuthRequest } from './auth.js';
+import { serveSession, type ConnectionInfo } from './channel.js';
+import type { HostKey } from './host-key.js';
+
+export interface GatewayOptions {
+  hostKey: HostKey;
+  /** The config in force; read on every connection, so edits apply to the next login. */
+  config(): Config | undefined;
+  sessions: SessionHandler;
+  log: Logger;
+  /** Root's authorized_keys, for users with `copyRootKeys` (tests point it elsewhere). */
+  rootKeysPath?: string;
+  /** How long every refused authentication takes, whatever the reason (default 400 ms). */
+  failureDelayMs?: number;
+  now?: () => number;
+}
+
+export interface ListenFailure {
+  address: string;
+  reason: string;
+}
+
+export interface Gateway {
+  /** Listens on exactly these HOST:PORT addresses; connections already open carry on. */
+  listen(addresses: readonly string[]): Promise<ListenFailure[]>;
+  /** What it listens on, with the ports the system chose for `:0`. */
+  addresses(): string[];
+  /** Stops listening and closes every connection (their sessions' processes are ended). */
+  close(): Promise<void>;
+}
+
+const DEFAULTS = GatewaySettings.parse({});
+/** Connections still authenticating, at most (like sshd's MaxStartups): a flood waits its turn. */
+const MAX_UNAUTHENTICATED = 64;
+/** Refused non-"none" attempts one connection may make before it is closed. */
+const MAX_ATTEMPTS_PER_CONNECTION = 20;
+const DISCONNECT_PROHIBITED = 1; // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+
+/** HOST:PORT or [V6]:PORT (the config's format) → host and port. */
+export function parseListenAddress(address: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = Number(m?.[3]);
+  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`"${address}" is not HOST:PORT`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function startGateway(opts: GatewayOptions): Gateway {
+  const { log, hostKey } = opts;
+  const now = opts.now ?? Date.now;
+  const failureDelayMs = opts.failureDelayMs ?? 400;
+  const rootKeysPath = opts.rootKeysPath ?? ROOT_AUTHORIZED_KEYS;
+  const settings = () => opts.config()?.gateway ?? DEFAULTS;
+  const limiter = createFailureLimiter({ max: () => settings().maxAuthFailures, now });
+  const refusalLogged = new Map<string, number>();
+  const sessionsPerUser = new Map<string, number>();
+  const listeners = new Map<string, NetServer>();
+  const sockets = new Set<Socket>();
+  let unauthenticated = 0;
+
+  const ssh = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'skiff-core' }, onConnection);
+
+  /** The TCP layer: refuse what is over a limit before any cryptography is spent on it. */
+  function onSocket(socket: Socket) {
+    const ip = socket.remoteAddress ?? '';
+    if (limiter.blocked(ip)) {
+      // Said once a minute per source, not for every connection of a flood.
+      const last = refusalLogged.get(ip) ?? 0;
+      if (now() - last > 60_000) {
+        refusalLogged.set(ip, now());
+        log.warn({ source: ip, limit: settings().maxAuthFailures }, 'Refusing SSH connections from this address: too many failed logins in the last minute');
+      }
+      socket.destroy();
+      return;
+    }
+    refusalLogged.delete(ip);
+    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+      log.warn({ source: ip, limit: MAX_UNAUTHENTICATED }, 'Refusing an SSH connection: too many connections are still authenticating');
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    ssh.injectSocket(socket);
+  }
+
+  function onConnection(client: Connection) {
+    const sock = (client as unknown as { _sock?: Socket })._sock;
+    const info: ConnectionInfo = {
+      remoteAddress: sock?.remoteAddress ?? '',
+      remotePort: sock?.remotePort ?? 0,
+      localAddress: sock?.localAddress ?? '',
+      localPort: sock?.localPort ?? 0,
+    };
+    const source = info.remoteAddress;
+    const closed = new AbortController();
+    let user: string | undefined;
+    let rejected = 0;
+    let counted = false;
+    unauthenticated++;
+    let authPending = true;
+    const authDone = () => {
+      if (authPending) unauthenticated--;
+      authPending = false;
+    };
+
+    const authTimer = setTimeout(() => {
+      log.info({ source, seconds: settings().authTimeoutSec }, 'Closed an SSH connection that did not authenticate in time');
+      client.end();
+    }, settings().authTimeoutSec * 1000);
+
+    client.on('error', (err: Error) => log.debug({ source, err: errorMessage(err) }, 'SSH connection error'));
+    client.on('authentication', (ctx: AuthContext) => {
+      void authenticate(ctx).catch((err: unknown) => {
+        log.error({ source, err }, 'SSH authentication failed unexpectedly');
+        ctx.reject(advertisedMethods(opts.config()));
+      });
+    });
+
+    async function authenticate(ctx: AuthContext) {
+      const startedAt = now();
+      const config = opts.config();
+      const methods = advertisedMethods(config);
+      const spec = config?.users[ctx.username];
+      let credentials;
+      if (spec) {
+        // Read per attempt: an edit of the config or of root's keys applies to the next login.
+        const rootKeys = spec.auth?.copyRootKeys ? await readFile(rootKeysPath, 'utf8').catch(() => undefined) : undefined;
+        const result = credentialsFor(spec, rootKeys);
+        if (result.skipped.length) log.debug({ user: ctx.username, skipped: result.skipped.length }, 'Some keys cannot be used by the gateway (options or an unsupported type)');
+        credentials = result.credentials;
+      }
+      const request = toRequest(ctx);
+      const decision = decide(request, credentials);
+      if (decision === 'accept') {
+        user = ctx.username;
+        clearTimeout(authTimer);
+        authDone();
+        log.info({ user, source, method: ctx.method }, 'SSH login');
+        ctx.accept();
+        return;
+      }
+      if (decision === 'key-ok') return ctx.accept();
+      // "none" is how every client asks for the method list: no failure, no delay.
+      if (request.method === 'none') return ctx.reject(methods);
+
+      rejected++;
+      if (request.method === 'password') {
+        counted = true;
+        limiter.fail(source);
+      }
+      // The same answer after the same time, whether the user exists, has that key, or any
+      // password; the response never comes sooner than the delay.
+      await sleep(Math.max(0, startedAt + failureDelayMs - now()));
+      if (closed.signal.aborted) return;
+      ctx.reject(methods);
+      if (rejected >= MAX_ATTEMPTS_PER_CONNECTION || limiter.blocked(source)) {
+        log.info({ source, attempts: rejected }, 'Closed an SSH connection after too many failed attempts');
+        client.end();
+      }
+    }
+
+    client.on('ready', () => {
+      const who = user!;
+      let lastActive = now();
+      const activity = () => {
+        lastActive = now();
+      };
+      const idleSec = settings().idleTimeoutSec;
+      let idleTimer: NodeJS.Timeout | undefined;
+      if (idleSec > 0) {
+        const check = () => {
+          const left = lastActive + idleSec * 1000 - now();
+          if (left > 0) {
+            idleTimer = setTimeout(check, left);
+            return;
+          }
+          log.info({ user: who, source, seconds: idleSec }, 'Closed an idle SSH connection');
+          client.end();
+        };
+        idleTimer = setTimeout(check, idleSec * 1000);
+        closed.signal.addEventListener('abort', () => clearTimeout(idleTimer), { once: true });
+      }
+
+      client.on('session', (accept) => {
+        activity();
+        serveSession(accept(), {
+          user: who,
+          handler: opts.sessions,
+          log,
+          connection: info,
+          connectionClosed: closed.signal,
+          activity,
+          admit() {
+            const limit = settings().maxSessionsPerUser;
+            const count = sessionsPerUser.get(who) ?? 0;
+            if (count >= limit) {
+              log.warn({ user: who, limit }, 'Refused an SSH session: the user has as many as allowed');
+              return { refused: `${who} already has ${count} sessions, the most allowed (gateway.maxSessionsPerUser); close one and try again` };
+            }
+            sessionsPerUser.set(who, count + 1);
+            let released = false;
+            return () => {
+              if (released) return;
+              released = true;
+              const left = (sessionsPerUser.get(who) ?? 1) - 1;
+              if (left > 0) sessionsPerUser.set(who, left);
+              else sessionsPerUser.delete(who);
+            };
+          },
+        });
+      });
+      // Forwarding of any kind is a later addition; until then it is refused, and said so.
+      client.on('tcpip', (_accept, reject, req) => {
+        log.info({ user: who, source, to: `${req.destIP}:${req.destPort}` }, 'Refused TCP forwarding: not available through the gateway');
+        refuseChannel(client, reject, 'port forwarding is not available through the skiff-core gateway');
+      });
+      client.on('openssh.streamlocal', (_accept, reject, req) => {
+        log.info({ user: who, source, to: req.socketPath }, 'Refused socket forwarding: not available through the gateway');
+        refuseChannel(client, reject, 'socket forwarding is not available through the skiff-core gateway');
+      });
+      client.on('request', (_accept, reject, name) => {
+        log.info({ user: who, source, request: name }, 'Refused remote forwarding: not available through the gateway');
+        reject?.();
+      });
+    });
+
+    client.on('close', () => {
+      clearTimeout(authTimer);
+      authDone();
+      closed.abort();
+      // A connection that gave up after refused attempts counts once (a client offering wrong
+      // keys only asks, it never signs); wrong passwords were counted one by one.
+      if (!user && rejected > 0 && !counted) limiter.fail(source);
+    });
+  }
+
+  async function open(address: string): Promise<void> {
+    const { host, port } = parseListenAddress(address);
+    const server = createServer(onSocket);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => log.error({ address, err: errorMessage(err) }, 'SSH listener error'));
+    listeners.set(address, server);
+    const bound = server.address() as AddressInfo;
+    log.info({ address: formatAddress(bound.address, bound.port), hostKey: hostKey.fingerprint }, 'SSH gateway listening');
+  }
+
+  async function shut(address: string): Promise<void> {
+    const server = listeners.get(address);
+    if (!server) return;
+    listeners.delete(address);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    log.info({ address }, 'SSH gateway stopped listening');
+  }
+
+  return {
+    async listen(addresses) {
+      const wanted = new Set(addresses);
+      for (const address of [...listeners.keys()]) if (!wanted.has(address)) await shut(address);
+      const failures: ListenFailure[] = [];
+      for (const address of wanted) {
+        if (listeners.has(address)) continue;
+        try {
+          await open(address);
+        } catch (err) {
+          const reason = errorMessage(err);
+          log.error({ address, reason }, 'SSH gateway cannot listen');
+          failures.push({ address, reason });
+        }
+      }
+      return failures;
+    },
+    addresses() {
+      return [...listeners.values()].map((s) => {
+        const a = s.address() as AddressInfo;
+        return formatAddress(a.address, a.port);
+      });
+    },
+    async close() {
+      await Promise.all([...listeners.keys()].map((a) => shut(a)));
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+function toRequest(ctx: AuthContext): AuthRequest {
+  switch (ctx.method) {
+    case 'none':
+      return { method: 'none' };
+    case 'password':
+      return { method: 'password', password: ctx.password };
+    case 'publickey':
+      return { method: 'publickey', key: ctx.key, signature: ctx.signature, blob: ctx.blob, hashAlgo: ctx.hashAlgo };
+    default:
+      return { method: ctx.method };
+  }
+}
+
+/**
+ * Refuses a channel open with a reason the client shows ("open failed: administratively
+ * prohibited: …", as sshd does with forwarding off). ssh2's own refusal carries no text, so its
+ * send is given ours for this one call; with other internals it refuses without the text.
+ */
+function refuseChannel(client: Connection, reject: () => void, reason: string): void {
+  type Proto = { channelOpenFail?: (recipient: number, code: number, description?: string) => void };
+  const proto = (client as unknown as { _protocol?: Proto })._protocol;
+  const original = proto?.channelOpenFail;
+  if (!proto || typeof original !== 'function') return reject();
+  proto.channelOpenFail = (recipient) => original.call(proto, recipient, DISCONNECT_PROHIBITED, reason);
+  try {
+    reject();
+  } finally {
+    proto.channelOpenFail = original;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -9,10 +9,11 @@ import { configPathFrom, type Context } from './context.js';
 import { EXIT, writeLine, type Io } from './io.js';
 import { VERSION } from './version.js';
 import { daemon } from './commands/daemon.js';
+import { doctor } from './commands/doctor.js';
 import { reload, status } from './commands/status.js';
 
 
-export const COMMANDS: readonly Command[] = [daemon, status, reload, setup, adopt, configValidate, configSchema, defconfig];
+export const COMMANDS: readonly Command[] = [daemon, status, reload, setup, adopt, doctor, configValidate, configSchema, defconfig];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length));

@@ -75,13 +75,17 @@ export function startGateway(opts: GatewayOptions): Gateway {
 
   const ssh = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'skiff-core' }, onConnection);
 
+  /** Per TCP connection until it authenticates: its slot among the unauthenticated, its timer. */
+  const pending = new WeakMap<Socket, () => void>();
+
   /** The TCP layer: refuse what is over a limit before any cryptography is spent on it. */
   function onSocket(socket: Socket) {
     const ip = socket.remoteAddress ?? '';
+    socket.on('error', () => undefined);
     if (limiter.blocked(ip)) {
       // Said once a minute per source, not for every connection of a flood.
-      const last = refusalLogged.get(ip) ?? 0;
-      if (now() - last > 60_000) {
+      const last = refusalLogged.get(ip);
+      if (last === undefined || now() - last > 60_000) {
         refusalLogged.set(ip, now());
         log.warn({ source: ip, limit: settings().maxAuthFailures }, 'Refusing SSH connections from this address: too many failed logins in the last minute');
       }
@@ -95,8 +99,25 @@ export function startGateway(opts: GatewayOptions): Gateway {
       return;
     }
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
+    unauthenticated++;
+    // The whole way to a login (version exchange, key exchange, authentication) has one limit.
+    const seconds = settings().authTimeoutSec;
+    const timer = setTimeout(() => {
+      log.info({ source: ip, seconds }, 'Closed an SSH connection that did not authenticate in time');
+      socket.destroy();
+    }, seconds * 1000);
+    let waiting = true;
+    const authenticated = () => {
+      if (!waiting) return;
+      waiting = false;
+      unauthenticated--;
+      clearTimeout(timer);
+    };
+    pending.set(socket, authenticated);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      authenticated();
+    });
     ssh.injectSocket(socket);
   }
 
@@ -113,17 +134,6 @@ export function startGateway(opts: GatewayOptions): Gateway {
     let user: string | undefined;
     let rejected = 0;
     let counted = false;
-    unauthenticated++;
-    let authPending = true;
-    const authDone = () => {
-      if (authPending) unauthenticated--;
-      authPending = false;
-    };
-
-    const authTimer = setTimeout(() => {
-      log.info({ source, seconds: settings().authTimeoutSec }, 'Closed an SSH connection that did not authenticate in time');
-      client.end();
-    }, settings().authTimeoutSec * 1000);
 
     client.on('error', (err: Error) => log.debug({ source, err: errorMessage(err) }, 'SSH connection error'));
     client.on('authentication', (ctx: AuthContext) => {
@@ -150,8 +160,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
       const decision = decide(request, credentials);
       if (decision === 'accept') {
         user = ctx.username;
-        clearTimeout(authTimer);
-        authDone();
+        if (sock) pending.get(sock)?.();
         log.info({ user, source, method: ctx.method }, 'SSH login');
         ctx.accept();
         return;
@@ -242,8 +251,6 @@ export function startGateway(opts: GatewayOptions): Gateway {
     });
 
     client.on('close', () => {
-      clearTimeout(authTimer);
-      authDone();
       closed.abort();
       // A connection that gave up after refused attempts counts once (a client offering wrong
       // keys only asks, it never signs); wrong passwords were counted one by one.

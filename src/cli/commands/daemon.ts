@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { checkListenAddress } from '../../config/checks.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { createDockerEngine } from '../../engine/docker-engine.js';
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from '../../log.js';
@@ -33,6 +34,13 @@ Options:
                      for the session sockets, change nothing ($SKIFF_CORE_USERS)
   --launcher PATH    login shell given to mapped users (default /usr/bin/skiff-core;
                      $SKIFF_CORE_LAUNCHER)
+  --ssh-listen ADDR  serve SSH itself on HOST:PORT (e.g. 0.0.0.0:2222; repeat or separate with
+                     commas; $SKIFF_CORE_SSH_LISTEN). Replaces the config's gateway.listen, which
+                     is followed across reloads otherwise. Users log in with their configured
+                     keys and need no host account.
+  --host-key FILE    the gateway's host key, created on first start with mode 600
+                     ($SKIFF_CORE_SSH_HOST_KEY; default gateway.hostKey, else
+                     ssh_host_ed25519_key beside the config)
   -h, --help         show this help`,
   async run(argv, ctx) {
     const { values } = parse(argv, {
@@ -45,6 +53,8 @@ Options:
       'create-users': { type: 'boolean' },
       users: { type: 'string' },
       launcher: { type: 'string' },
+      'ssh-listen': { type: 'string', multiple: true },
+      'host-key': { type: 'string' },
     }, 0);
     if (values.help) {
       writeLine(ctx.io.stdout, this.help);
@@ -59,6 +69,16 @@ Options:
     if (users !== 'manage' && users !== 'lookup') throw new UsageError('--users must be manage or lookup');
     const launcherPath = values.launcher ?? ctx.io.env.SKIFF_CORE_LAUNCHER ?? '/usr/bin/skiff-core';
     if (!launcherPath.startsWith('/')) throw new UsageError('--launcher must be an absolute path (it becomes the login shell)');
+
+    const sshListen = (values['ssh-listen'] ?? [ctx.io.env.SKIFF_CORE_SSH_LISTEN ?? ''])
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
+    for (const address of sshListen) {
+      const problem = checkListenAddress(address);
+      if (problem) throw new UsageError(`--ssh-listen: ${problem}`);
+    }
+    const hostKey = values['host-key'] ?? ctx.io.env.SKIFF_CORE_SSH_HOST_KEY;
 
     const configPath = resolve(ctx.configPath);
     const d = await startDaemon({
@@ -75,6 +95,18 @@ Options:
       createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
       launcherPath,
     });
+    // The gateway follows the config (checked every 2 s, so a reload that changes gateway.listen
+    // opens and closes listeners); ssh2 is loaded only when one is wanted.
+    const wantsGateway = sshListen.length > 0 || (d.config()?.gateway?.listen.length ?? 0) > 0 || d.config()?.gateway !== undefined;
+    const gateway = wantsGateway
+      ? await (await import('../../ssh/service.js')).startGatewayService({
+          configPath,
+          listen: sshListen,
+          hostKeyPath: hostKey,
+          daemon: d,
+          log,
+        })
+      : undefined;
 
     return new Promise<number>((resolveExit) => {
       const onHup = () => {
@@ -86,7 +118,8 @@ Options:
         process.off('SIGHUP', onHup);
         process.off('SIGTERM', onStop);
         process.off('SIGINT', onStop);
-        void d.stop().then(() => resolveExit(EXIT.ok));
+        // New logins stop first; then the daemon (containers keep running).
+        void (gateway?.close() ?? Promise.resolve()).then(() => d.stop()).then(() => resolveExit(EXIT.ok));
       };
       process.on('SIGHUP', onHup);
       process.on('SIGTERM', onStop);

@@ -1,0 +1,108 @@
+// The gateway as a part of the daemon: where it listens (the command line wins over the config),
+// the host key (made on first use), and following config reloads. The daemon command loads this
+// module only when a gateway is asked for, so other commands never load ssh2.
+import { dirname, resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { SessionHandler } from '../session/session-server.js';
+import { startGateway, type Gateway } from './gateway.js';
+import { defaultHostKeyPath, loadOrCreateHostKey, type HostKey } from './host-key.js';
+
+export interface GatewayServiceOptions {
+  configPath: string;
+  /** `--ssh-listen`/SKIFF_CORE_SSH_LISTEN; when non-empty it replaces `gateway.listen`. */
+  listen: readonly string[];
+  /** `--host-key`; else `gateway.hostKey` (relative to the config's directory), else beside the config. */
+  hostKeyPath?: string | undefined;
+  daemon: { config(): Config | undefined; sessions: SessionHandler };
+  log: Logger;
+  /** How often a reloaded config is looked for (default 2 s; 0: only at start). */
+  pollMs?: number;
+  rootKeysPath?: string;
+  failureDelayMs?: number;
+}
+
+export interface GatewayStatus {
+  listening: string[];
+  hostKeyFingerprint: string | undefined;
+  hostKeyPath: string | undefined;
+}
+
+export interface GatewayService {
+  status(): GatewayStatus;
+  /** Applies the config in force now (the timer does this after reloads). */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startGatewayService(opts: GatewayServiceOptions): Promise<GatewayService> {
+  const { log } = opts;
+  let gateway: Gateway | undefined;
+  let hostKey: HostKey | undefined;
+  // null: nothing applied yet (undefined is a daemon without a good config).
+  let lastConfig: Config | undefined | null = null;
+  let lastListen = '';
+  let syncing: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const listenFor = (config: Config | undefined): string[] => [...new Set(opts.listen.length ? opts.listen : (config?.gateway?.listen ?? []))];
+  const hostKeyPathFor = (config: Config | undefined): string =>
+    opts.hostKeyPath
+      ? resolve(opts.hostKeyPath)
+      : config?.gateway?.hostKey
+        ? resolve(dirname(opts.configPath), config.gateway.hostKey)
+        : defaultHostKeyPath(opts.configPath);
+
+  async function apply(): Promise<void> {
+    const config = opts.daemon.config();
+    // Only a reload makes a new config object; a failure is tried again with the next one.
+    if (stopped || config === lastConfig) return;
+    lastConfig = config;
+    const listen = listenFor(config);
+    const key = listen.join(',');
+    if (key === lastListen) return;
+    if (listen.length === 0 && !gateway) return;
+    if (!gateway) {
+      const path = hostKeyPathFor(config);
+      hostKey = await loadOrCreateHostKey(path, log);
+      log.info({ path, type: hostKey.type, fingerprint: hostKey.fingerprint }, hostKey.created ? 'SSH host key created' : 'SSH host key loaded');
+      gateway = startGateway({
+        hostKey,
+        config: () => opts.daemon.config(),
+        sessions: opts.daemon.sessions,
+        log,
+        ...(opts.rootKeysPath ? { rootKeysPath: opts.rootKeysPath } : {}),
+        ...(opts.failureDelayMs !== undefined ? { failureDelayMs: opts.failureDelayMs } : {}),
+      });
+    } else if (hostKeyPathFor(config) !== hostKey?.path) {
+      log.warn({ path: hostKeyPathFor(config), inUse: hostKey?.path }, 'gateway.hostKey changed; the new key is used after a restart');
+    }
+    lastListen = key;
+    // A failed address is logged by the gateway and tried again when the listen set changes.
+    await gateway.listen(listen);
+  }
+
+  const sync = () => {
+    syncing = syncing.then(apply).catch((err: unknown) => {
+      // No host key means no gateway; the daemon's other work goes on.
+      log.error({ err }, 'SSH gateway cannot start');
+    });
+    return syncing;
+  };
+
+  await sync();
+  const pollMs = opts.pollMs ?? 2000;
+  const timer = pollMs > 0 ? setInterval(() => void sync(), pollMs) : undefined;
+  timer?.unref();
+
+  return {
+    status: () => ({ listening: gateway?.addresses() ?? [], hostKeyFingerprint: hostKey?.fingerprint, hostKeyPath: hostKey?.path }),
+    sync,
+    async close() {
+      stopped = true;
+      clearInterval(timer);
+      await syncing;
+      await gateway?.close();
+    },
+  };
+}

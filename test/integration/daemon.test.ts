@@ -147,7 +147,7 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     const names = execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}'])
       .toString()
       .split('\n')
-      .filter((n) => n.startsWith(c));
+      .filter((n) => n === c || n.startsWith(`${c}-replaced-`));
     expect(names.sort()).toEqual([c]);
     expect(await readFile(paths.config, 'utf8')).toBe(config);
     expect((await readdir(join(dir, 'kill', 'persist'))).filter((f) => f.includes('.skiff-tmp-'))).toEqual([]);

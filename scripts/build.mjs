@@ -5,15 +5,38 @@ import { readFile, chmod } from 'node:fs/promises';
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 const outfile = new URL('../dist/skiff-core.mjs', import.meta.url).pathname;
 
-await build({
-  entryPoints: [new URL('../src/cli/bin.ts', import.meta.url).pathname],
-  outfile,
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
   // ssh2 probes for optional native addons; a device must not need a compiler.
   external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+  define: { SKIFF_CORE_VERSION: JSON.stringify(pkg.version) },
+  legalComments: 'none',
+  // Smaller means a faster start: Node reads and pre-parses the whole file every time.
+  minify: true,
+  keepNames: true,
+  logLevel: 'warning',
+};
+
+// Stage 1: the full CLI as CommonJS text. It is embedded as a string in stage 2 and compiled
+// only when a command needs it: V8 skips over a string literal far faster than it pre-parses
+// 1.4 MB of code, and a login (the hot path) never needs the CLI.
+const cli = await build({
+  ...common,
+  entryPoints: [new URL('../src/cli/main-entry.ts', import.meta.url).pathname],
+  format: 'cjs',
+  write: false,
+  plugins: [rawText(), unusedBuildKit()],
+});
+const cliCode = cli.outputFiles[0].text;
+
+// Stage 2: the executable: the login-shell client, plus the embedded CLI.
+await build({
+  ...common,
+  entryPoints: [new URL('../src/cli/bin.ts', import.meta.url).pathname],
+  outfile,
+  format: 'esm',
   banner: {
     js: [
       '#!/usr/bin/env node',
@@ -26,13 +49,7 @@ await build({
       'const __dirname = __skiffDirname(__filename);',
     ].join('\n'),
   },
-  define: { SKIFF_CORE_VERSION: JSON.stringify(pkg.version) },
-  legalComments: 'none',
-  // Smaller means a faster login: Node reads and pre-parses the whole file on every start.
-  minify: true,
-  keepNames: true,
-  plugins: [rawText(), unusedBuildKit()],
-  logLevel: 'warning',
+  plugins: [embeddedCli(cliCode)],
 });
 await chmod(outfile, 0o755);
 
@@ -62,6 +79,30 @@ function unusedBuildKit() {
     setup(b) {
       b.onResolve({ filter: /^(@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)$/ }, (args) => ({ path: args.path, namespace: 'unused' }));
       b.onLoad({ filter: /.*/, namespace: 'unused' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+    },
+  };
+}
+
+// Replaces src/cli/load-main.ts with a loader that compiles the embedded CLI on first use. The
+// banner's require/__filename/__dirname are what the CommonJS code expects.
+function embeddedCli(code) {
+  return {
+    name: 'embedded-cli',
+    setup(b) {
+      b.onResolve({ filter: /\/load-main\.js$/ }, () => ({ path: 'load-main', namespace: 'embedded-cli' }));
+      b.onLoad({ filter: /.*/, namespace: 'embedded-cli' }, () => ({
+        loader: 'js',
+        contents: [
+          "import { compileFunction } from 'node:vm';",
+          `const code = ${JSON.stringify(code)};`,
+          'export async function loadMain() {',
+          '  const module = { exports: {} };',
+          "  compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: __filename })(",
+          '    module.exports, require, module, __filename, __dirname);',
+          '  return module.exports;',
+          '}',
+        ].join('\n'),
+      }));
     },
   };
 }

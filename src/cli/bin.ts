@@ -2,6 +2,7 @@
 // short path: only the session client is loaded, never the schema, the logger or the Docker
 // client, so logging in costs little more than starting Node.
 import { EXIT, writeLine } from './io.js';
+import { loadMain } from './load-main.js';
 
 const argv = process.argv.slice(2);
 // The compiled launcher passes sshd's argv[0] on (process.argv0 would name node).
@@ -16,8 +17,7 @@ async function run(): Promise<number> {
       env: process.env,
     });
   }
-  const { main } = await import('./main.js');
-  const { processIo } = await import('./io.js');
+  const { main, processIo } = await loadMain();
   return main(argv, processIo());
 }
 

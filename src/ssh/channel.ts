@@ -140,7 +140,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     };
 
     // Input: kept in order, paused (and so the client's SSH window) while the session cannot
-    // take more; the client's EOF becomes the end of this stream, i.e. EOF on the process's stdin.
+    // take more; without a terminal the client's EOF becomes EOF on the process's stdin.
     channel.on('data', (chunk: Buffer) => {
       ctx.activity();
       // Before the session starts, ^C on a terminal abandons the wait (the setup itself goes on).
@@ -157,7 +157,9 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       }
     });
     channel.once('end', () => {
-      if (!stdin.destroyed) stdin.end();
+      // A terminal has no end of input: like sshd with a pty, EOF from the client is dropped
+      // (the engine would end a TTY exec's output with its input).
+      if (!tty && !stdin.destroyed) stdin.end();
     });
 
     const hello: Hello = {

@@ -95,18 +95,11 @@ Options:
       createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
       launcherPath,
     });
-    // The gateway follows the config (checked every 2 s, so a reload that changes gateway.listen
-    // opens and closes listeners); ssh2 is loaded only when one is wanted.
-    const wantsGateway = sshListen.length > 0 || (d.config()?.gateway?.listen.length ?? 0) > 0 || d.config()?.gateway !== undefined;
-    const gateway = wantsGateway
-      ? await (await import('../../ssh/service.js')).startGatewayService({
-          configPath,
-          listen: sshListen,
-          hostKeyPath: hostKey,
-          daemon: d,
-          log,
-        })
-      : undefined;
+    // The built-in SSH server: idle until an address is given here or in gateway.listen. It
+    // follows the config in force (looked at every 2 s), so a reload that changes gateway.listen
+    // opens and closes listeners. Loaded here, not at the top: other commands never need ssh2.
+    const { startGatewayService } = await import('../../ssh/service.js');
+    const gateway = await startGatewayService({ configPath, listen: sshListen, hostKeyPath: hostKey, daemon: d, log });
 
     return new Promise<number>((resolveExit) => {
       const onHup = () => {
@@ -119,7 +112,7 @@ Options:
         process.off('SIGTERM', onStop);
         process.off('SIGINT', onStop);
         // New logins stop first; then the daemon (containers keep running).
-        void (gateway?.close() ?? Promise.resolve()).then(() => d.stop()).then(() => resolveExit(EXIT.ok));
+        void gateway.close().then(() => d.stop()).then(() => resolveExit(EXIT.ok));
       };
       process.on('SIGHUP', onHup);
       process.on('SIGTERM', onStop);

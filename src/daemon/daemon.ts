@@ -372,6 +372,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       wake?.();
       await server.close();
       await sessionServers.close();
+      glue.close();
       await Promise.allSettled([loopDone, eventsDone]);
       for (const resolve of waiters.splice(0)) resolve();
       log.info('skiff-core daemon stopped; containers keep running');

@@ -13,6 +13,7 @@ import { containerSpec } from '../reconcile/container-spec.js';
 import { killTree } from '../session/kill-tree.js';
 import { runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
 import { routeFor, SFTP_SERVER_PATHS, type Route } from '../session/route.js';
+import { createWarmExecs } from '../session/warm-exec.js';
 import type { SessionHandler } from '../session/session-server.js';
 import { ensureContainerUser } from '../users/container-user.js';
 import type { StatusSnapshot } from './status.js';
@@ -33,6 +34,7 @@ export interface SessionGlueDeps {
 export interface SessionGlue {
   handler: SessionHandler;
   attached(container: string): number;
+  close(): void;
 }
 
 const SYSTEMD_READY = new Set(['running', 'degraded']);
@@ -152,9 +154,11 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
     return found;
   }
 
+  const warm = createWarmExecs(engine, log);
   const sessionDeps: SessionDeps = {
     engine,
     log,
+    warm,
     awaitContainer,
     resolveUser,
     killTree: (pid) => killTree(pid),
@@ -165,6 +169,7 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
 
   return {
     attached: (container) => attachedCount.get(container) ?? 0,
+    close: () => warm.close(),
     async handler(user, hello, io) {
       const config = deps.config();
       const route = config ? routeFor(config, user) : undefined;

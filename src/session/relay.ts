@@ -7,6 +7,7 @@ import { errorMessage, SkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExitInfo, Hello } from './frames.js';
 import { execPlan, type Route } from './route.js';
+import type { WarmExecs } from './warm-exec.js';
 
 export interface SessionIo {
   /** The client's input; ends when the client closes its side (stdin EOF). */
@@ -39,6 +40,8 @@ export interface SessionDeps {
   killTree(pid: number): Promise<void>;
   /** Sessions attached per container: the daemon holds back replacing a container in use. */
   attached?(container: string, delta: 1 | -1): void;
+  /** Waiting execs that take commands without starting a process (see warm-exec.ts). */
+  warm?: WarmExecs;
 }
 
 export async function runSession(deps: SessionDeps, route: Route, hello: Hello, io: SessionIo): Promise<ExitInfo> {
@@ -48,13 +51,18 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
   if ('error' in plan) throw new SkiffError('SESSION_REFUSED', plan.error);
   if (io.closed.aborted) return { code: 255 };
 
-  const session = await deps.engine.execSession(containerId, plan.cmd, {
-    tty: hello.tty,
-    env: plan.env,
-    ...(plan.user ? { user: plan.user } : {}),
-    ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
-    ...(hello.cols && hello.rows ? { cols: hello.cols, rows: hello.rows } : {}),
-  });
+  // Commands without a TTY may take a waiting exec; the next one is started meanwhile.
+  const warm = hello.tty ? undefined : deps.warm?.take(containerId, plan);
+  if (!hello.tty) deps.warm?.refill(containerId, plan);
+  const session =
+    warm ??
+    (await deps.engine.execSession(containerId, plan.cmd, {
+      tty: hello.tty,
+      env: plan.env,
+      ...(plan.user ? { user: plan.user } : {}),
+      ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
+      ...(hello.cols && hello.rows ? { cols: hello.cols, rows: hello.rows } : {}),
+    }));
   deps.attached?.(route.container, 1);
   try {
     io.started();

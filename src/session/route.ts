@@ -56,7 +56,12 @@ export const SFTP_SERVER_PATHS = [
 
 export interface ExecPlan {
   cmd: string[];
+  /** The whole environment of the exec: `identityEnv` then what the client passed. */
   env: string[];
+  /** SHELL, USER, LOGNAME, HOME: the same for every login of this user. */
+  identityEnv: string[];
+  /** The allowlisted variables from the client (TERM, LANG, SSH_*…). */
+  clientEnv: [string, string][];
   workingDir: string | undefined;
   user: string | undefined;
 }
@@ -70,14 +75,20 @@ export function execPlan(
   resolved: { shell: string[]; home: string | undefined; sftpServer: string | undefined },
   request: { command?: string | undefined; env: Record<string, string> },
 ): ExecPlan | { error: string } {
-  const env = allowedEnv(request.env);
+  const clientEnv = Object.entries(allowedEnv(request.env));
   const shell = resolved.shell;
   const name = route.containerUser?.split(':')[0];
-  const base: Record<string, string> = { ...env, SHELL: shell[0] ?? '/bin/sh' };
-  if (name && !/^\d+$/.test(name)) Object.assign(base, { USER: name, LOGNAME: name });
-  if (resolved.home) base.HOME = resolved.home;
-  const envList = Object.entries(base).map(([k, v]) => `${k}=${v}`);
-  const common = { env: envList, workingDir: resolved.home, user: route.containerUser };
+  const identity: Record<string, string> = { SHELL: shell[0] ?? '/bin/sh' };
+  if (name && !/^\d+$/.test(name)) Object.assign(identity, { USER: name, LOGNAME: name });
+  if (resolved.home) identity.HOME = resolved.home;
+  const identityEnv = Object.entries(identity).map(([k, v]) => `${k}=${v}`);
+  const common = {
+    env: [...identityEnv, ...clientEnv.map(([k, v]) => `${k}=${v}`)],
+    identityEnv,
+    clientEnv,
+    workingDir: resolved.home,
+    user: route.containerUser,
+  };
 
   if (request.command === undefined) return { ...common, cmd: [...shell, '-l'] };
   if (isSftpCommand(request.command)) {

@@ -134,6 +134,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
     let user: string | undefined;
     let rejected = 0;
     let counted = false;
+    const triedUsers = new Set<string>();
 
     client.on('error', (err: Error) => log.debug({ source, err: errorMessage(err) }, 'SSH connection error'));
     client.on('authentication', (ctx: AuthContext) => {
@@ -170,6 +171,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
       if (request.method === 'none') return ctx.reject(methods);
 
       rejected++;
+      if (triedUsers.size < 8) triedUsers.add(ctx.username.slice(0, 64));
       if (request.method === 'password') {
         counted = true;
         limiter.fail(source);
@@ -252,9 +254,11 @@ export function startGateway(opts: GatewayOptions): Gateway {
 
     client.on('close', () => {
       closed.abort();
+      if (user || rejected === 0) return;
       // A connection that gave up after refused attempts counts once (a client offering wrong
       // keys only asks, it never signs); wrong passwords were counted one by one.
-      if (!user && rejected > 0 && !counted) limiter.fail(source);
+      const failures = counted ? undefined : limiter.fail(source);
+      log.info({ source, users: [...triedUsers], attempts: rejected, ...(failures ? { failuresLastMinute: failures } : {}) }, 'SSH login failed');
     });
   }
 

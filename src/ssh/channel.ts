@@ -111,7 +111,6 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
 
     // sftp speaks a binary protocol: never through a terminal, whatever the client asked for.
     const tty = pty !== undefined && !binary;
-    const cols = pty?.cols ?? 0;
     const nl = tty ? '\r\n' : '\n';
     // Messages and progress: on a terminal into the one stream (a pty merges them), else stderr.
     const notices: Writable = tty ? channel : channel.stderr;
@@ -181,14 +180,18 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       progress(line) {
         if (started || finished) return;
         // On a terminal the line is redrawn in place; elsewhere each is kept.
-        notices.write(tty ? `\r\u001b[2K${line.slice(0, (cols || 80) - 1)}` : `${line}\n`);
+        notices.write(tty ? `\r\u001b[2K${line.slice(0, (pty?.cols || 80) - 1)}` : `${line}\n`);
         progressShown = true;
       },
       started() {
         started = true;
         if (tty && progressShown && !finished) notices.write('\r\u001b[2K');
       },
-      onResize: (listener) => resizeListeners.push(listener),
+      onResize(listener) {
+        resizeListeners.push(listener);
+        // The terminal may have been resized while the session waited for its container.
+        if (tty && pty && pty.cols > 0 && pty.rows > 0 && (pty.cols !== hello.cols || pty.rows !== hello.rows)) listener(pty.cols, pty.rows);
+      },
       closed: closed.signal,
     };
 

@@ -46,7 +46,9 @@ const DEFAULTS = GatewaySettings.parse({});
 const MAX_UNAUTHENTICATED = 64;
 /** Refused non-"none" attempts one connection may make before it is closed. */
 const MAX_ATTEMPTS_PER_CONNECTION = 20;
-const DISCONNECT_PROHIBITED = 1; // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+/** How long close() waits for sessions to end their processes. */
+const CLOSE_GRACE_MS = 5000;
 
 /** HOST:PORT or [V6]:PORT (the config's format) → host and port. */
 export function parseListenAddress(address: string): { host: string; port: number } {
@@ -71,7 +73,11 @@ export function startGateway(opts: GatewayOptions): Gateway {
   const sessionsPerUser = new Map<string, number>();
   const listeners = new Map<string, NetServer>();
   const sockets = new Set<Socket>();
+  const connections = new Set<Connection>();
   let unauthenticated = 0;
+  let floodLoggedAt: number | undefined;
+  let activeSessions = 0;
+  const idleWaiters: (() => void)[] = [];
 
   const ssh = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'skiff-core' }, onConnection);
 
@@ -86,6 +92,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
       // Said once a minute per source, not for every connection of a flood.
       const last = refusalLogged.get(ip);
       if (last === undefined || now() - last > 60_000) {
+        if (refusalLogged.size > 10_000) refusalLogged.clear();
         refusalLogged.set(ip, now());
         log.warn({ source: ip, limit: settings().maxAuthFailures }, 'Refusing SSH connections from this address: too many failed logins in the last minute');
       }
@@ -94,7 +101,10 @@ export function startGateway(opts: GatewayOptions): Gateway {
     }
     refusalLogged.delete(ip);
     if (unauthenticated >= MAX_UNAUTHENTICATED) {
-      log.warn({ source: ip, limit: MAX_UNAUTHENTICATED }, 'Refusing an SSH connection: too many connections are still authenticating');
+      if (floodLoggedAt === undefined || now() - floodLoggedAt > 60_000) {
+        floodLoggedAt = now();
+        log.warn({ source: ip, limit: MAX_UNAUTHENTICATED }, 'Refusing SSH connections: too many are still authenticating');
+      }
       socket.destroy();
       return;
     }
@@ -131,6 +141,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
     };
     const source = info.remoteAddress;
     const closed = new AbortController();
+    connections.add(client);
     let user: string | undefined;
     let rejected = 0;
     let counted = false;
@@ -148,7 +159,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
       const startedAt = now();
       const config = opts.config();
       const methods = advertisedMethods(config);
-      const spec = config?.users[ctx.username];
+      const spec = config && Object.hasOwn(config.users, ctx.username) ? config.users[ctx.username] : undefined;
       let credentials;
       if (spec) {
         // Read per attempt: an edit of the config or of root's keys applies to the next login.
@@ -226,10 +237,12 @@ export function startGateway(opts: GatewayOptions): Gateway {
               return { refused: `${who} already has ${count} sessions, the most allowed (gateway.maxSessionsPerUser); close one and try again` };
             }
             sessionsPerUser.set(who, count + 1);
+            activeSessions++;
             let released = false;
             return () => {
               if (released) return;
               released = true;
+              if (--activeSessions === 0) for (const wake of idleWaiters.splice(0)) wake();
               const left = (sessionsPerUser.get(who) ?? 1) - 1;
               if (left > 0) sessionsPerUser.set(who, left);
               else sessionsPerUser.delete(who);
@@ -253,6 +266,7 @@ export function startGateway(opts: GatewayOptions): Gateway {
     });
 
     client.on('close', () => {
+      connections.delete(client);
       closed.abort();
       if (user || rejected === 0) return;
       // A connection that gave up after refused attempts counts once (a client offering wrong
@@ -278,18 +292,19 @@ export function startGateway(opts: GatewayOptions): Gateway {
     log.info({ address: formatAddress(bound.address, bound.port), hostKey: hostKey.fingerprint }, 'SSH gateway listening');
   }
 
-  async function shut(address: string): Promise<void> {
+  function shut(address: string): void {
     const server = listeners.get(address);
     if (!server) return;
     listeners.delete(address);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stops accepting at once; its callback would wait for every connection to end.
+    server.close();
     log.info({ address }, 'SSH gateway stopped listening');
   }
 
   return {
     async listen(addresses) {
       const wanted = new Set(addresses);
-      for (const address of [...listeners.keys()]) if (!wanted.has(address)) await shut(address);
+      for (const address of [...listeners.keys()]) if (!wanted.has(address)) shut(address);
       const failures: ListenFailure[] = [];
       for (const address of wanted) {
         if (listeners.has(address)) continue;
@@ -310,7 +325,19 @@ export function startGateway(opts: GatewayOptions): Gateway {
       });
     },
     async close() {
-      await Promise.all([...listeners.keys()].map((a) => shut(a)));
+      for (const address of [...listeners.keys()]) shut(address);
+      // Disconnect everyone; their sessions see the client go and end their processes (as on
+      // any disconnect). Wait for that, a few seconds at most, before the daemon exits.
+      for (const client of connections) client.end();
+      if (activeSessions > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+          idleWaiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
       for (const socket of sockets) socket.destroy();
     },
   };
@@ -339,7 +366,7 @@ function refuseChannel(client: Connection, reject: () => void, reason: string): 
   const proto = (client as unknown as { _protocol?: Proto })._protocol;
   const original = proto?.channelOpenFail;
   if (!proto || typeof original !== 'function') return reject();
-  proto.channelOpenFail = (recipient) => original.call(proto, recipient, DISCONNECT_PROHIBITED, reason);
+  proto.channelOpenFail = (recipient) => original.call(proto, recipient, OPEN_ADMINISTRATIVELY_PROHIBITED, reason);
   try {
     reject();
   } finally {

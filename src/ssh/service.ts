@@ -20,6 +20,8 @@ export interface GatewayServiceOptions {
   pollMs?: number;
   rootKeysPath?: string;
   failureDelayMs?: number;
+  /** Told what the gateway serves whenever that changes (for `status`). */
+  onStatus?: (status: GatewayStatus) => void;
 }
 
 export interface GatewayStatus {
@@ -58,10 +60,12 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
     // Only a reload makes a new config object; a failure is tried again with the next one.
     if (stopped || config === lastConfig) return;
     lastConfig = config;
+    if (gateway && hostKeyPathFor(config) !== hostKey?.path) {
+      log.warn({ path: hostKeyPathFor(config), inUse: hostKey?.path }, 'gateway.hostKey changed; the new key is used after a restart');
+    }
     const listen = listenFor(config);
     const key = listen.join(',');
-    if (key === lastListen) return;
-    if (listen.length === 0 && !gateway) return;
+    if (key === lastListen || (listen.length === 0 && !gateway)) return;
     if (!gateway) {
       const path = hostKeyPathFor(config);
       hostKey = await loadOrCreateHostKey(path, log);
@@ -74,12 +78,15 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
         ...(opts.rootKeysPath ? { rootKeysPath: opts.rootKeysPath } : {}),
         ...(opts.failureDelayMs !== undefined ? { failureDelayMs: opts.failureDelayMs } : {}),
       });
-    } else if (hostKeyPathFor(config) !== hostKey?.path) {
-      log.warn({ path: hostKeyPathFor(config), inUse: hostKey?.path }, 'gateway.hostKey changed; the new key is used after a restart');
     }
     lastListen = key;
     // A failed address is logged by the gateway and tried again when the listen set changes.
     await gateway.listen(listen);
+    opts.onStatus?.(status());
+  }
+
+  function status(): GatewayStatus {
+    return { listening: gateway?.addresses() ?? [], hostKeyFingerprint: hostKey?.fingerprint, hostKeyPath: hostKey?.path };
   }
 
   const sync = () => {
@@ -96,7 +103,7 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
   timer?.unref();
 
   return {
-    status: () => ({ listening: gateway?.addresses() ?? [], hostKeyFingerprint: hostKey?.fingerprint, hostKeyPath: hostKey?.path }),
+    status,
     sync,
     async close() {
       stopped = true;

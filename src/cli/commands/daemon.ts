@@ -14,6 +14,7 @@ export const daemon: Command = {
   path: ['daemon'],
   summary: 'Keep the engine converged with the config for the life of the system',
   help: `Usage: skiff-core daemon [--work-dir DIR] [--run-dir DIR] [--defconfig FILE] [--log-level LEVEL]
+                        [--ssh-listen HOST:PORT] [--host-key FILE]
 
 Runs in the foreground (systemd starts it after Docker). On first start it creates the config's
 directory and a work dir, and installs the default config if there is none. Then it converges on

@@ -57,6 +57,8 @@ export interface Daemon {
   sessions: SessionHandler;
   /** Re-read the config now; the result says whether it was taken. */
   reload(): Promise<{ ok: boolean; errors: string[] }>;
+  /** What the built-in SSH server reports, shown by status. */
+  setGatewayStatus(gateway: StatusSnapshot['gateway']): void;
   /** Resolves when the next converge pass has finished (for tests and `reload`). */
   settled(): Promise<void>;
   stop(): Promise<void>;
@@ -356,6 +358,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     status: () => snapshot,
     config: () => config,
     sessions: glue.handler,
+    setGatewayStatus: (gateway) => setSnapshot({ ...snapshot, gateway }),
     reload: async () => {
       const result = await loadConfig();
       if (result.ok) request('reload');

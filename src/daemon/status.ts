@@ -61,6 +61,8 @@ export interface StatusSnapshot {
   images: ImageStatus[];
   containers: ContainerStatus[];
   users: UserStatus[];
+  /** The built-in SSH server, when it runs. */
+  gateway?: { listening: string[]; hostKeyFingerprint?: string; hostKeyPath?: string };
 }
 
 export function plainDiagnostics(list: Diagnostic[], severity: 'error' | 'warning'): PlainDiagnostic[] {

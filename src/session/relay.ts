@@ -20,6 +20,8 @@ export interface SessionIo {
   /** The exec is running: from here on input belongs to it. */
   started(): void;
   onResize(listener: (cols: number, rows: number) => void): void;
+  /** A signal the client asks to deliver (SSH "signal" request), by name without SIG. */
+  onSignal?(listener: (name: string) => void): void;
   /** Aborts when the client goes away. */
   closed: AbortSignal;
 }
@@ -72,15 +74,29 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
   }
 }
 
+/** What a client may send to the session's process (as OpenSSH's RFC 4254 names them). */
+const FORWARDED_SIGNALS = new Set(['HUP', 'INT', 'QUIT', 'TERM', 'KILL', 'USR1', 'USR2', 'ALRM']);
+
 async function relay(deps: SessionDeps, session: ExecSession, tty: boolean, io: SessionIo): Promise<ExitInfo> {
   const { stream } = session;
   io.onResize((cols, rows) => {
     session.resize(cols, rows).catch((err: unknown) => deps.log.debug({ err: errorMessage(err) }, 'Resize failed'));
   });
 
+  io.onSignal?.((name) => {
+    if (!FORWARDED_SIGNALS.has(name)) return;
+    void session.inspect().then(
+      (state) => {
+        if (state.running && state.pid > 0) process.kill(state.pid, `SIG${name}` as NodeJS.Signals);
+      },
+      () => undefined,
+    );
+  });
+
   // Input: pipe() carries backpressure, and ending it half-closes the engine connection, which
-  // the engine turns into EOF on the process's stdin.
-  io.stdin.pipe(stream);
+  // the engine turns into EOF on the process's stdin. With a TTY the engine would end the
+  // output too, so the end of input is not passed on (as sshd does with a pty).
+  io.stdin.pipe(stream, { end: !tty });
 
   // Output: pause the engine connection while the client cannot take more.
   const write = (target: Writable, data: Buffer) => {

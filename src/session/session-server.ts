@@ -102,6 +102,9 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
   const closed = new AbortController();
   const stdin = new PassThrough();
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
+  // The last size the client reported, for a relay that starts listening after a resize (the
+  // terminal may change while the login waits for its container).
+  let size: { cols: number; rows: number } | undefined;
   let hello: Hello | undefined;
   const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
 
@@ -140,8 +143,11 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
           stdin.end();
           return;
         case FRAME.resize: {
-          const size = parseJson<{ cols: number; rows: number }>(payload);
-          if (size && size.cols > 0 && size.rows > 0) for (const l of resizeListeners) l(size.cols, size.rows);
+          const next = parseJson<{ cols: number; rows: number }>(payload);
+          if (next && next.cols > 0 && next.rows > 0) {
+            size = next;
+            for (const l of resizeListeners) l(next.cols, next.rows);
+          }
           return;
         }
         default:
@@ -180,7 +186,10 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
       stderr: output(FRAME.stderr),
       progress: (line) => send(FRAME.progress, { line }),
       started: () => send(FRAME.started, {}),
-      onResize: (l) => resizeListeners.push(l),
+      onResize: (l) => {
+        resizeListeners.push(l);
+        if (size && (size.cols !== request.cols || size.rows !== request.rows)) l(size.cols, size.rows);
+      },
       closed: closed.signal,
     };
     try {

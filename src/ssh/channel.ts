@@ -49,6 +49,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
   let pty: PtyInfo | undefined;
   const env: Record<string, string> = {};
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
+  const signalListeners: ((name: string) => void)[] = [];
   let running = false;
 
   session.on('pty', (accept, reject, info) => {
@@ -76,11 +77,9 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     log.info({ user: ctx.user }, 'Refused agent forwarding: the gateway does not forward ssh-agent');
     reject?.();
   });
-  session.on('signal', (_accept, reject, info) => {
-    // The shared routing has no way to signal a running exec yet; the client's ^C on a pty
-    // still reaches the process as a character.
-    log.info({ user: ctx.user, signal: info.name }, 'Ignored a signal request: signals are not forwarded yet');
-    reject?.();
+  session.on('signal', (accept, _reject, info) => {
+    accept?.();
+    for (const listener of signalListeners) listener(info.name.replace(/^SIG/, ''));
   });
   session.on('shell', (accept) => {
     running = true;
@@ -186,6 +185,9 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       started() {
         started = true;
         if (tty && progressShown && !finished) notices.write('\r\u001b[2K');
+      },
+      onSignal(listener) {
+        signalListeners.push(listener);
       },
       onResize(listener) {
         resizeListeners.push(listener);

@@ -100,7 +100,14 @@ Options:
     // follows the config in force (looked at every 2 s), so a reload that changes gateway.listen
     // opens and closes listeners. Loaded here, not at the top: other commands never need ssh2.
     const { startGatewayService } = await import('../../ssh/service.js');
-    const gateway = await startGatewayService({ configPath, listen: sshListen, hostKeyPath: hostKey, daemon: d, log });
+    const gateway = await startGatewayService({
+      configPath,
+      listen: sshListen,
+      hostKeyPath: hostKey,
+      daemon: d,
+      log,
+      onStatus: (s) => d.setGatewayStatus({ listening: s.listening, ...(s.hostKeyFingerprint ? { hostKeyFingerprint: s.hostKeyFingerprint } : {}), ...(s.hostKeyPath ? { hostKeyPath: s.hostKeyPath } : {}) }),
+    });
 
     return new Promise<number>((resolveExit) => {
       const onHup = () => {

@@ -58,6 +58,9 @@ export function formatStatus(s: StatusSnapshot, color: Palette, now = Date.now()
   }
   const e = s.engine;
   lines.push(`engine    ${e.reachable ? `${color.green('reachable')} (Docker ${e.version ?? '?'}, API ${e.apiVersion ?? '?'})` : `${color.red('docker unavailable')}${e.error ? `: ${e.error}` : ''}`}`);
+  if (s.gateway?.listening.length) {
+    lines.push(`ssh       ${s.gateway.listening.join(', ')}${s.gateway.hostKeyFingerprint ? `, host key ${s.gateway.hostKeyFingerprint}` : ''}`);
+  }
   const r = s.reconcile;
   const last = r.lastRunAt ? `, last pass ${clock(r.lastRunAt)} ${r.lastOk ? 'ok' : 'with problems'}` : '';
   const retry = r.state === 'waiting-retry' && r.nextRetryAt ? `, retrying ${clock(r.nextRetryAt)}` : '';

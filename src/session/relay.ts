@@ -99,10 +99,16 @@ async function relay(deps: SessionDeps, session: ExecSession, tty: boolean, io: 
   io.stdin.pipe(stream, { end: !tty });
 
   // Output: pause the engine connection while the client cannot take more.
+  // One drain listener per target: a chunk may hold many frames, each refused while paused.
+  const waiting = new Set<Writable>();
   const write = (target: Writable, data: Buffer) => {
-    if (!target.write(data)) {
+    if (!target.write(data) && !waiting.has(target)) {
+      waiting.add(target);
       stream.pause();
-      target.once('drain', () => stream.resume());
+      target.once('drain', () => {
+        waiting.delete(target);
+        if (waiting.size === 0) stream.resume();
+      });
     }
   };
   if (tty) {

@@ -162,10 +162,13 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
     clearTimeout(helloTimer);
     closed.abort();
     stdin.destroy();
+    // A flush waiting on a client that left must not wait forever.
+    for (const out of outputs) out.destroy();
   });
 
-  const output = (type: typeof FRAME.stdout | typeof FRAME.stderr) =>
-    new Writable({
+  const outputs: Writable[] = [];
+  const output = (type: typeof FRAME.stdout | typeof FRAME.stderr) => {
+    const out = new Writable({
       highWaterMark: 256 * 1024,
       write(chunk: Buffer, _encoding, done) {
         if (socket.destroyed) return done();
@@ -178,6 +181,9 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
         else socket.once('drain', () => done());
       },
     });
+    outputs.push(out);
+    return out;
+  };
 
   async function start(request: Hello) {
     const io: SessionIo = {
@@ -208,9 +214,14 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
 }
 
 function flush(stream: Writable): Promise<void> {
+  // 'drain' only follows a write() that returned false: data buffered below the high-water
+  // mark would never announce itself. End the stream (nothing else is written to it) and wait
+  // until every pending write has gone to the socket.
   return new Promise((resolve) => {
-    if (stream.writableLength === 0) return resolve();
-    stream.once('drain', () => resolve());
+    if (stream.writableFinished || stream.destroyed) return resolve();
+    stream.once('finish', () => resolve());
     stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+    stream.end();
   });
 }

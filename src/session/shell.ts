@@ -1,6 +1,7 @@
 // The login shell: what sshd runs for a mapped user (`-skiff-core` or `skiff-core -c CMD`). It
 // connects to the daemon's socket for its user and relays the session; the daemon decides where
 // it goes. Loads nothing but Node's own modules and the frame format, so a login starts fast.
+import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -79,19 +80,34 @@ function relay(socket: Socket, options: ShellOptions): Promise<number> {
   return new Promise<number>((resolve) => {
     let code = 255;
     const finish = () => {
-      if (tty) stdin.setRawMode(false);
+      clearInterval(parentWatch);
+      if (tty) {
+        stdin.setRawMode(false);
+        spawnSync('stty', ['opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+      }
       stdin.pause();
       resolve(code);
     };
 
-    if (tty) stdin.setRawMode(true);
+    if (tty) {
+      stdin.setRawMode(true);
+      // libuv's raw mode keeps output processing (ONLCR): the container's terminal already
+      // turned \n into \r\n, so a second translation here would send \r\r\n.
+      spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+    }
+    // sshd's session process is our parent: when the client goes away without a terminal (no
+    // SIGHUP), it exits and we are reparented. End the session then, so the daemon kills its processes.
+    const parent = process.ppid;
+    const parentWatch = setInterval(() => {
+      if (process.ppid !== parent) socket.destroy();
+    }, 500);
     const onWinch = () => socket.write(encodeFrame(FRAME.resize, { cols: stdout.columns, rows: stdout.rows }));
     if (tty) process.on('SIGWINCH', onWinch);
 
     // Input: frames to the daemon, paused while the socket cannot take more.
     stdin.on('data', (chunk: Buffer) => {
       // Before the session starts, Ctrl-C abandons the wait (the setup itself goes on).
-      if (!started && chunk.includes(3)) {
+      if (tty && !started && chunk.includes(3)) {
         stderr.write('\r\nskiff-core: stopped waiting; setup continues in the background.\r\n');
         code = 130;
         socket.destroy();
@@ -108,10 +124,15 @@ function relay(socket: Socket, options: ShellOptions): Promise<number> {
     });
     stdin.once('end', () => socket.write(encodeFrame(FRAME.stdinEnd)));
 
+    const waiting = new Set<NodeJS.WriteStream>();
     const write = (target: NodeJS.WriteStream, data: Buffer) => {
-      if (!target.write(data)) {
+      if (!target.write(data) && !waiting.has(target)) {
+        waiting.add(target);
         socket.pause();
-        target.once('drain', () => socket.resume());
+        target.once('drain', () => {
+          waiting.delete(target);
+          socket.resume();
+        });
       }
     };
     const decoder = createFrameDecoder(

@@ -205,8 +205,11 @@ async function buildDeviceImage(): Promise<string> {
       env: { DOCKER_BUILDKIT: '0' },
     });
     if (built.code !== 0) throw new Error(`docker build of the device image failed (${built.code}):\n${built.stderr}`);
-    // Older device images are only dead weight now (best effort: one may still be in use).
+    // Device images of older bundles are dead weight. Only those over an hour old go (another
+    // checkout may be testing with a recent one), and never forcibly (one may still be running).
+    const hourAgo = Date.now() / 1000 - 3600;
     for (const img of await docker.listImages({ filters: { reference: [DEVICE_REPO] } })) {
+      if (img.Created > hourAgo) continue;
       for (const ref of img.RepoTags ?? []) {
         if (ref.startsWith(`${DEVICE_REPO}:`) && ref !== tag) await docker.getImage(ref).remove().catch(() => undefined);
       }
@@ -263,6 +266,9 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
     ExposedPorts: { '22/tcp': {} },
     HostConfig: {
       Init: true,
+      // As on a real device, the daemon sees every container's processes under the host's PIDs
+      // (it ends a disconnected session's processes by the exec's host PID).
+      PidMode: 'host',
       Binds: [`${sock}:/var/run/docker.sock`, ...(options.binds ?? [])],
       PortBindings: { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
     },

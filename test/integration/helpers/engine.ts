@@ -8,7 +8,8 @@ import { inject } from 'vitest';
 /** Local base images built by test/harness/provision.sh (no public registry is reachable). */
 export const BUSYBOX_IMAGE = 'skiff-core-test/busybox:latest';
 export const DEBIAN_SYSTEMD_IMAGE = 'skiff-core-test/debian-systemd:bookworm';
-export const BASE_IMAGES: readonly string[] = [BUSYBOX_IMAGE, DEBIAN_SYSTEMD_IMAGE];
+export const DEBIAN_SSHD_IMAGE = 'skiff-core-test/debian-sshd:bookworm';
+export const BASE_IMAGES: readonly string[] = [BUSYBOX_IMAGE, DEBIAN_SYSTEMD_IMAGE, DEBIAN_SSHD_IMAGE];
 
 /** Plain-HTTP loopback registry started by provision.sh; override with SKIFF_TEST_REGISTRY. */
 export const TEST_REGISTRY: string = process.env['SKIFF_TEST_REGISTRY'] || '127.0.0.1:5000';

@@ -131,7 +131,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       for (const warning of r.warnings) log.warn({ user: r.name }, warning);
       if (r.account) accounts.push({ name: r.name, ...r.account });
       if (r.problem) {
-        if (hostUsers.get(r.name) !== r.problem) log.error({ user: r.name, reason: r.problem }, 'User cannot log in');
+        if (hostUsers.get(r.name) !== r.problem) {
+          // Without an account only OpenSSH logins are impossible; the built-in gateway needs none.
+          if (r.account === undefined && r.problem.startsWith('no host account')) log.warn({ user: r.name, reason: r.problem }, 'User has no host account: OpenSSH logins need one, the built-in SSH server does not');
+          else log.error({ user: r.name, reason: r.problem }, 'User cannot log in');
+        }
         hostUsers.set(r.name, r.problem);
       } else hostUsers.delete(r.name);
     }
@@ -419,9 +423,12 @@ function withUsers(
   problems: Map<string, string>,
 ): StatusSnapshot {
   if (!config) return snapshot;
+  const gatewayServes = (snapshot.gateway?.listening.length ?? 0) > 0;
   const users = Object.entries(config.users).map(([name, u]) => {
     const c = snapshot.containers.find((x) => x.name === u.container);
-    const problem = problems.get(name);
+    const missing = problems.get(name);
+    // The built-in SSH server needs no host account: then a missing one is not a problem.
+    const problem = gatewayServes && missing?.startsWith('no host account') ? undefined : missing;
     return {
       name,
       container: u.container,

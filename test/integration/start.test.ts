@@ -1,0 +1,237 @@
+// The README's run command from a fresh copy of the checkout (issue 6): `npm start -- --offline`
+// builds the bundle, starts the daemon with all state in .state/, serves the SSH gateway on
+// loopback and prints how to connect; the real OpenSSH client logs in with exactly the printed
+// command and lands in the systemd container; the printed host key fingerprint is the one served.
+// Also: the default variant on a machine without internet names the unreachable registry and
+// points to the offline variant, and a busy port is a clear error.
+//
+// The copy is the working tree's files as git sees them (tracked and new, not ignored), with
+// node_modules linked in: what a fresh clone plus `npm ci` has. Everything the run creates on the
+// engine is named with this test's prefix (`--name-prefix`) and removed afterwards.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusSnapshot } from '../../src/daemon/status.js';
+import { cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise((resolve) => server.close(resolve));
+  return ok;
+}
+
+function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+  });
+}
+
+interface Started {
+  child: ChildProcess;
+  out(): string;
+  err(): string;
+  closed: Promise<number | null>;
+}
+
+/** `npm start -- ARGS` in the copy, in its own process group (so SIGINT to it is a Ctrl-C). */
+function npmStart(cwd: string, args: string[]): Started {
+  const child = spawn('npm', ['start', '--', ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  // 'close': every process holding the pipes (npm, start.mjs, the daemon) is gone.
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return { child, out: () => out, err: () => err, closed };
+}
+
+function ctrlC(started: Started): void {
+  try {
+    process.kill(-started.child.pid!, 'SIGINT');
+  } catch {
+    // already gone
+  }
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the checkout', () => {
+  const docker = testDocker();
+  const prefix = uniquePrefix();
+  let copy: string;
+  const runs: Started[] = [];
+  const daemonPids: number[] = [];
+
+  const statusOf = async (config: string, runDir: string): Promise<StatusSnapshot> => {
+    const r = await run(process.execPath, [join(copy, 'dist/skiff-core.mjs'), '--config', config, 'status', '--json', '--run-dir', runDir], { cwd: copy });
+    return JSON.parse(r.stdout) as StatusSnapshot;
+  };
+
+  beforeAll(async () => {
+    copy = await mkdtemp(join(tmpdir(), `${prefix}-clone-`));
+    const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO }).toString().split('\0').filter(Boolean);
+    for (const file of files) {
+      // A tracked file deleted in the working tree is not part of what a commit would hold.
+      const isFile = await stat(join(REPO, file)).then((s) => s.isFile(), () => false);
+      if (!isFile) continue;
+      await mkdir(dirname(join(copy, file)), { recursive: true });
+      await copyFile(join(REPO, file), join(copy, file));
+    }
+    await symlink(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+    // A fresh clone has no build and no state.
+    await expect(stat(join(copy, 'dist'))).rejects.toThrow();
+    await expect(stat(join(copy, '.state'))).rejects.toThrow();
+  });
+
+  afterAll(async () => {
+    for (const r of runs) {
+      if (r.child.exitCode === null && r.child.signalCode === null) ctrlC(r);
+    }
+    await Promise.race([Promise.all(runs.map((r) => r.closed)), new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    for (const r of runs) {
+      try {
+        process.kill(-r.child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const pid of daemonPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await cleanupByPrefix(prefix, docker);
+    if (copy) await rm(copy, { recursive: true, force: true });
+  });
+
+  it('--offline: builds, serves SSH on loopback, prints how to connect; the printed command logs in to systemd', async () => {
+    // The README's port when it is free (then the command is exactly the README's), else another.
+    const port = (await portFree(2222)) ? 2222 : await freePort();
+    const t0 = Date.now();
+    const started = npmStart(copy, ['--offline', ...(port === 2222 ? [] : ['--port', String(port)]), '--name-prefix', `${prefix}-`]);
+    runs.push(started);
+    const printed = await waitFor(
+      () => {
+        if (started.child.exitCode !== null) throw new Error(`npm start exited (${started.child.exitCode})`);
+        const m = /^\s*Log in:\s+(ssh .*)$/m.exec(started.out());
+        const fp = /^\s*Host key:\s+(SHA256:\S+)/m.exec(started.out());
+        return m && fp ? { command: m[1]!.trim(), fingerprint: fp[1]! } : undefined;
+      },
+      { what: 'npm start to print how to connect', timeoutMs: 120_000, intervalMs: 200 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nstdout:\n${started.out()}\nstderr:\n${started.err().slice(-4000)}`);
+    });
+    const printedAfterMs = Date.now() - t0;
+
+    expect(printed.command).toBe(`ssh -i .state/id_ed25519 -p ${port} core@127.0.0.1`);
+    expect(started.out()).toContain('is accepted for "core"');
+    expect(started.out()).toContain('Ctrl-C stops the daemon; the containers keep running.');
+
+    // All state is in the copy's .state/: the config copy (with the generated key and absolute
+    // build source), the client key (0600), the host key (0600).
+    const state = join(copy, '.state');
+    const offlineConfig = await readFile(join(state, 'offline.yaml'), 'utf8');
+    const publicKey = (await readFile(join(state, 'id_ed25519.pub'), 'utf8')).trim();
+    expect(offlineConfig).toContain(publicKey);
+    expect(offlineConfig).toContain(`source: ${join(copy, 'test/fixtures/images/core')}`);
+    expect((await stat(join(state, 'id_ed25519'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(state, 'ssh_host_ed25519_key'))).mode & 0o777).toBe(0o600);
+    const s = await statusOf(join(state, 'offline.yaml'), join(state, 'run-offline'));
+    if (s.daemon.pid) daemonPids.push(s.daemon.pid);
+    expect(s.gateway?.listening).toEqual([`127.0.0.1:${port}`]);
+
+    // Exactly the printed command (run where npm start ran), plus what a script needs: no host
+    // key prompt, no password prompt. The login waits for the image build and systemd's boot.
+    const [cmd, ...args] = printed.command.split(' ');
+    const loginStart = Date.now();
+    const login = await run(cmd!, ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...args, 'whoami; cat /proc/1/comm'], { cwd: copy, timeoutMs: 300_000 });
+    const loginMs = Date.now() - loginStart;
+    expect(login.code, `${login.stderr}\ndaemon log:\n${started.err().slice(-4000)}`).toBe(0);
+    expect(login.stdout.trim().split('\n').slice(-2)).toEqual(['core', 'systemd']);
+
+    // The printed fingerprint is the one the gateway serves.
+    const scan = await run('ssh-keyscan', ['-t', 'ed25519', '-p', String(port), '127.0.0.1']);
+    const served = await run('ssh-keygen', ['-lf', '-'], { input: scan.stdout });
+    expect(served.stdout.split(/\s+/)[1]).toBe(printed.fingerprint);
+
+    // Ctrl-C: the daemon stops, the container keeps running, and the output says how to remove it.
+    const container = `${prefix}-core-offline`;
+    expect((await docker.getContainer(container).inspect()).State.Running).toBe(true);
+    ctrlC(started);
+    const code = await started.closed;
+    expect(code).toBe(0);
+    expect(started.out()).toContain(`Remove them with: docker rm -f ${container}`);
+    expect(started.err()).toContain('skiff-core daemon stopped; containers keep running');
+    expect((await docker.getContainer(container).inspect()).State.Running).toBe(true);
+    // No host account was made or needed.
+    expect(execFileSync('getent', ['passwd']).toString()).not.toMatch(/^core:/m);
+    console.log(`npm start -- --offline (port ${port}): connect text after ${printedAfterMs} ms, login (image build + boot) ${loginMs} ms`);
+  }, 420_000);
+
+  it('a busy port is a clear error before anything starts', async () => {
+    const port = await freePort();
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    try {
+      const r = await run(process.execPath, ['scripts/start.mjs', '--offline', '--port', String(port)], { cwd: copy });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`127.0.0.1:${port} is already in use`);
+      expect(r.stderr).toContain('--port N');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('default config without internet: names the unreachable registry and points to --offline', async (ctx) => {
+    const reachable = await lookup('quay.io').then(() => true, () => false);
+    // With internet this would pull the real image and run the device's privileged container.
+    if (reachable) ctx.skip();
+    const port = await freePort();
+    const started = npmStart(copy, ['--port', String(port), '--name-prefix', `${prefix}-`]);
+    runs.push(started);
+    await waitFor(() => started.out().includes('could not be obtained'), { what: 'the image failure message', timeoutMs: 120_000, intervalMs: 200 }).catch((err: Error) => {
+      throw new Error(`${err.message}\nstdout:\n${started.out()}\nstderr:\n${started.err().slice(-4000)}`);
+    });
+    const s = await statusOf(join(copy, '.state/config.yaml'), join(copy, '.state/run'));
+    if (s.daemon.pid) daemonPids.push(s.daemon.pid);
+    const out = started.out();
+    expect(out).toMatch(/quay\.io (?:and \S+ )?(?:is|are) not reachable/);
+    expect(out).toContain('npm start -- --offline');
+    expect(out).toContain(`Log in:     ssh -i .state/id_ed25519 -p ${port} core@127.0.0.1`);
+    // The copy of the default config keeps its comments and moves the persist mounts into .state.
+    const config = await readFile(join(copy, '.state/config.yaml'), 'utf8');
+    expect(config).toContain('# Run systemd as PID 1');
+    expect(config).not.toContain('/mnt/persist');
+    expect(config).toContain(`${join(copy, '.state/persist/repos/apt')}:/var/lib/apt`);
+    // It keeps running (the daemon retries) until Ctrl-C.
+    expect(started.child.exitCode).toBeNull();
+    ctrlC(started);
+    expect(await started.closed).toBe(0);
+  }, 180_000);
+});

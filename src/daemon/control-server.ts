@@ -1,7 +1,8 @@
 // Serves the control protocol (control-protocol.ts) on a root-only unix socket.
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
 import { lineReader, type ControlMethod, type ControlResponse } from './control-protocol.js';
 
@@ -65,20 +66,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
       }
     }
   });
-  // Created 0600 from the start: no window in which another user could connect.
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  await chmod(path, 0o600);
+  await listenPrivate(server, path);
   return {
     async close() {
       for (const socket of sockets) socket.destroy();

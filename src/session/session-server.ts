@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { errorMessage, isSkiffError } from '../errors.js';
+import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
 import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, parseJson, type Hello } from './frames.js';
 import type { SessionIo } from './relay.js';
@@ -48,19 +49,8 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
       socket.once('close', () => sockets.delete(socket));
       serve(account.name, socket, handler, log);
     });
-    // umask 0177: the socket is 0600 (root's) the instant it appears, then handed to the user.
-    const oldMask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } finally {
-      process.umask(oldMask);
-    }
+    // 0600 (root's) the instant it appears, then handed to the user.
+    await listenPrivate(server, path);
     await chown(path, account.uid, account.gid);
     servers.set(account.name, { server, uid: account.uid, sockets });
     log.debug({ user: account.name, socket: path }, 'Session socket open');

@@ -14,18 +14,10 @@ import { createDockerEngine } from '../../src/engine/docker-engine.js';
 import type { BuildProgress, ContainerCreateBody, EngineEvent, PullProgress } from '../../src/engine/engine.js';
 import { withRegistry } from '../../src/engine/image-ref.js';
 import { BUSYBOX_IMAGE, TEST_REGISTRY, cleanupByPrefix, integrationSkipReason } from './helpers/engine.js';
+import { rejection } from '../support/rejection.js';
 
 const run = promisify(execFile);
 
-async function rejection(promise: Promise<unknown>): Promise<SkiffError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SkiffError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.skipIf(integrationSkipReason())('engine/docker-engine against the real engine', () => {
   const prefix = `skt-eng-${randomBytes(3).toString('hex')}`;

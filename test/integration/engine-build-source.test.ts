@@ -17,18 +17,10 @@ import { packBuildContext } from '../../src/engine/build-context.js';
 import { prepareBuildSource } from '../../src/engine/build-source.js';
 import { createDockerEngine } from '../../src/engine/docker-engine.js';
 import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason } from './helpers/engine.js';
+import { rejection } from '../support/rejection.js';
 
 const run = promisify(execFile);
 
-async function rejection(promise: Promise<unknown>): Promise<SkiffError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SkiffError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function tarGz(files: Record<string, string>): Promise<Buffer> {
   const pack = tar.pack();

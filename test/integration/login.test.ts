@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conformanceSuite, type ConformanceTarget } from './conformance.js';
 import { startDevice, REPO_ROOT, run, type Device } from './helpers/device.js';
 import { BUSYBOX_IMAGE, cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import { systemdContainer } from './helpers/configs.js';
 
 const CORE_CONTEXT = join(REPO_ROOT, 'test/fixtures/images/core');
 /** Inside the device (put there before it starts). */
@@ -30,25 +31,6 @@ const MB100 = 100_000_000;
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-/** The sandbox-safe way to run systemd as PID 1 (see test/integration/setup.test.ts). */
-function systemdContainer(image: string): string {
-  return `
-    image: ${image}
-    entrypoint: ["/lib/systemd/systemd"]
-    env: ["container=docker"]
-    stopSignal: RTMIN+3
-    tty: true
-    disableInit: true
-    capAdd: [SYS_ADMIN]
-    securityOpt: [seccomp=unconfined]
-    mounts:
-      - /sys/fs/cgroup:/sys/fs/cgroup:ro
-    tmpFs:
-      /run: rw,noexec,nosuid,size=65536k
-      /run/lock: rw,noexec,nosuid,size=65536k
-    startAfterCreate: true
-    restartPolicy: always`;
-}
 
 describe.skipIf(integrationSkipReason())('ssh logins into containers (device container, real sshd and clients)', () => {
   const docker = testDocker();

@@ -11,28 +11,10 @@ import type { Engine } from '../../src/engine/engine.js';
 import { converge } from '../../src/reconcile/converge.js';
 import { runCli } from './helpers/cli.js';
 import { BUSYBOX_IMAGE, cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix } from './helpers/engine.js';
+import { systemdContainer } from './helpers/configs.js';
 
 const CORE_CONTEXT = fileURLToPath(new URL('../fixtures/images/core', import.meta.url));
 
-/** Options that let systemd run as PID 1 in this sandbox (no --privileged, no CAP ALL). */
-function systemdContainer(image: string, extra = ''): string {
-  return `
-    image: ${image}
-    entrypoint: ["/lib/systemd/systemd"]
-    env: ["container=docker"]
-    stopSignal: RTMIN+3
-    tty: true
-    disableInit: true
-    capAdd: [SYS_ADMIN]
-    securityOpt: [seccomp=unconfined]
-    mounts:
-      - /sys/fs/cgroup:/sys/fs/cgroup:ro${extra}
-    tmpFs:
-      /run: rw,noexec,nosuid,size=65536k
-      /run/lock: rw,noexec,nosuid,size=65536k
-    startAfterCreate: true
-    restartPolicy: always`;
-}
 
 async function exec(docker: Docker, name: string, cmd: string[]): Promise<string> {
   const ex = await docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
@@ -73,9 +55,9 @@ describe.skipIf(integrationSkipReason())('skiff-core setup (real engine)', () =>
   const write = (yaml: string) => writeFile(configFile, yaml);
   const setup = (...args: string[]) => runCli(['--config', configFile, 'setup', '--work-dir', join(dir, 'work'), ...args]);
 
-  function baseConfig(env = 'container=docker'): string {
+  function baseConfig(extraEnv: string[] = []): string {
     return `containers:
-  ${core}:${systemdContainer(coreImage, `\n      - ${hostDir}:/mnt/host`).replace('env: ["container=docker"]', `env: ["${env}"]`)}
+  ${core}:${systemdContainer(coreImage, { extraMounts: [`${hostDir}:/mnt/host`], env: extraEnv })}
   ${tool}:
     image: ${BUSYBOX_IMAGE}
     cmd: ["sleep", "1000000"]
@@ -169,7 +151,7 @@ images:
   it('applies a changed option by recreating the container, keeping files written inside it', async () => {
     await exec(docker, core, ['sh', '-c', 'echo installed > /root/marker']);
     const before = await docker.getContainer(core).inspect();
-    await write(baseConfig('container=docker'.replace('docker', 'docker') + '", "EDITION=2'));
+    await write(baseConfig(['EDITION=2']));
     const result = await setup();
     expect(result.stdout).toMatch(new RegExp(`container +${core} +replaced +applying changed options: recreated from snapshot skiff-core-snapshot/${core}:`));
     expect(result.code).toBe(0);

@@ -7,6 +7,7 @@ import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SkiffError, isSkiffError } from '../../../src/errors.js';
 import { packBuildContext, resolveInside } from '../../../src/engine/build-context.js';
+import { rejection } from '../../support/rejection.js';
 
 interface Listed {
   name: string;
@@ -45,15 +46,6 @@ async function list(stream: Readable): Promise<Map<string, Listed>> {
   return entries;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SkiffError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SkiffError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 let dir: string;
 

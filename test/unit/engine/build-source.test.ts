@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SkiffError } from '../../../src/errors.js';
 import { classifyBuildSource, extractTarGz, prepareBuildSource } from '../../../src/engine/build-source.js';
 import type { BuildSourceKind } from '../../../src/engine/build-source.js';
+import { rejection } from '../../support/rejection.js';
 
 type EntryHeader = Parameters<tar.Pack['entry']>[0];
 type Entry = EntryHeader & { content?: string };
@@ -40,15 +41,6 @@ function withTypeflag(tarball: Buffer, flag: string): Buffer {
   return copy;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SkiffError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SkiffError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 let work: string;
 let dest: string;

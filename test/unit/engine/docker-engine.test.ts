@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SkiffError } from '../../../src/errors.js';
 import { createDockerEngine } from '../../../src/engine/docker-engine.js';
 import type { EngineEvent, PullProgress } from '../../../src/engine/engine.js';
+import { rejection } from '../../support/rejection.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -56,15 +57,6 @@ async function trickle(res: ServerResponse, text: string, piece = 7): Promise<vo
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SkiffError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof SkiffError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 const IMAGE = { Id: 'sha256:abc', RepoTags: ['x:1'], RepoDigests: [], Config: { Labels: null }, Created: '2024-01-01T00:00:00Z' };
 

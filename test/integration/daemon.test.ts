@@ -119,6 +119,29 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     expect(daemon.logs()).toContain('Config has errors; keeping the last good config');
   });
 
+  it('reports a crash-looping container with its restart count and last log lines, without blocking others', async () => {
+    paths = freshPaths('crash');
+    const bad = `${prefix}-crash`;
+    const good = `${prefix}-steady`;
+    await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'crash'), { recursive: true }));
+    await writeFile(
+      paths.defconfig,
+      `containers:\n  ${bad}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sh", "-c", "echo boom from the app; exit 3"]\n    startAfterCreate: true\n    restartPolicy: always\n${sleeper(good)}`,
+    );
+    daemon = await startDaemonProcess(paths);
+    const s = await daemon.until(
+      (x) => running(x, good) && (x.containers.find((c) => c.name === bad)?.restartCount ?? 0) >= 2 && Boolean(x.containers.find((c) => c.name === bad)?.lastLogs),
+      'the crash loop to show in status',
+      90_000,
+    );
+    const crash = s.containers.find((c) => c.name === bad)!;
+    expect(crash.lastLogs).toContain('boom from the app');
+    const human = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir]);
+    expect(human.stdout).toMatch(new RegExp(`${bad} +(restarting|running|exited) .*last log lines:`));
+    expect(human.stdout).toContain('boom from the app');
+    expect(human.code).toBe(1);
+  });
+
   it('after kill -9 in the middle of a pull, a restart converges with no duplicates or stray files', async () => {
     // An image of random bytes no engine here has, so the pull really transfers and takes a while.
     const big = `${prefix}/big:1`;

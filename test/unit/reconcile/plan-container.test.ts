@@ -67,6 +67,22 @@ describe('reconcile/plan planContainer', () => {
     expect(step).toMatchObject({ kind: 'replace-container', reason: 'image', fromSnapshot: false, baseImageId: 'sha256:new' });
   });
 
+  it('holds a due replacement back while sessions are attached, and says why', () => {
+    const changed = { ...desired, env: ['A=2'] };
+    expect(planContainer('core', changed, { image, container: observed(), adopt: false, holdReplace: '2 session(s) attached' })).toEqual([
+      { kind: 'hold-replace', name: 'core', id: 'c1', reason: 'options', why: '2 session(s) attached' },
+    ]);
+  });
+
+  it('leaves a container that ran and stopped alone when told not to start stopped ones, but starts one that never ran', () => {
+    const stopped = observed({ running: false });
+    expect(planContainer('core', desired, { image, container: { ...stopped, state: { ...stopped.state, status: 'exited' } }, adopt: false, startStopped: false })).toEqual([]);
+    expect(kinds(planContainer('core', desired, { image, container: { ...stopped, state: { ...stopped.state, status: 'created' } }, adopt: false, startStopped: false }))).toEqual([
+      'start-container',
+      'wait-ready',
+    ]);
+  });
+
   it('never touches a container it does not own, unless told to adopt it', () => {
     const foreign = observed({ labels: {} });
     expect(planContainer('core', desired, { image, container: foreign, adopt: false })).toEqual([{ kind: 'foreign-container', name: 'core', id: 'c1' }]);

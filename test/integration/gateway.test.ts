@@ -3,7 +3,6 @@
 // used (SKIFF_CORE_USERS=lookup; the gateway needs none): the user name is the config's key.
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -11,14 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conformanceSuite, runProgram, type ConformanceTarget } from './conformance.js';
 import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import { freePort } from '../support/net.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real engine and clients)', () => {
   const docker = testDocker();

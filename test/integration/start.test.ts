@@ -18,16 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import { freePort } from '../support/net.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function portFree(port: number): Promise<boolean> {
   const server = createServer();

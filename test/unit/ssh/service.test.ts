@@ -1,19 +1,12 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Config } from '../../../src/config/schema.js';
 import { silentLogger } from '../../../src/log.js';
 import { startGatewayService, type GatewayService, type GatewayStatus } from '../../../src/ssh/service.js';
+import { freePort } from '../../support/net.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const configWith = (gateway?: Record<string, unknown>) => Config.parse({ containers: {}, users: {}, ...(gateway ? { gateway } : {}) });
 

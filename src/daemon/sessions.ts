@@ -8,8 +8,8 @@ import type { Logger } from '../log.js';
 import { describeEvent } from '../reconcile/describe.js';
 import type { ProgressEvent } from '../reconcile/events.js';
 import { isManaged } from '../reconcile/labels.js';
+import { probeSystemd } from '../reconcile/apply-container.js';
 import { runsSystemd } from '../reconcile/plan.js';
-import { containerSpec } from '../reconcile/container-spec.js';
 import { killTree } from '../session/kill-tree.js';
 import { runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
 import { routeFor, SFTP_SERVER_PATHS, type Route } from '../session/route.js';
@@ -37,7 +37,6 @@ export interface SessionGlue {
   close(): void;
 }
 
-const SYSTEMD_READY = new Set(['running', 'degraded']);
 
 export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
   const { engine, log } = deps;
@@ -70,17 +69,14 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
       if (c?.state === 'running' || c?.readiness.startsWith('ready')) {
         const info = await engine.inspectContainer(name);
         if (info?.state.running && isManaged(info.labels)) {
-          if (!runsSystemd(containerSpec(name, desired).body) || c.readiness.startsWith('ready')) return info.id;
+          if (!runsSystemd(desired) || c.readiness.startsWith('ready')) return info.id;
           // systemd as PID 1: let the login in once it has booted.
-          const state = await engine
-            .execRun(info.id, ['systemctl', 'is-system-running'], { timeoutMs: 5000 })
-            .then((r) => r.stdout.trim())
-            .catch(() => '');
-          if (SYSTEMD_READY.has(state)) {
+          const { state, booted } = await probeSystemd(engine, info.id, signal);
+          if (booted) {
             deps.setReadiness(name, `ready (systemd: ${state})`);
             return info.id;
           }
-          say(`container ${name}: waiting for systemd: ${state || 'booting'}`);
+          say(`container ${name}: waiting for systemd: ${state}`);
         }
       } else if (c && ['exited', 'created'].includes(c.state) && !c.activity && !converging && !started) {
         // Stopped (by an administrator, or a crash the restart policy left): a login starts it.

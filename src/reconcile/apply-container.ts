@@ -165,6 +165,23 @@ const SYSTEMD_READY = new Set(['running', 'degraded']);
 // What `systemctl is-system-running` prints; anything else means systemd is not answering yet.
 const SYSTEMD_STATES = new Set(['initializing', 'starting', 'running', 'degraded', 'maintenance', 'stopping', 'offline', 'unknown']);
 
+export interface SystemdState {
+  /** systemd's state, or "booting (not answering yet)". */
+  state: string;
+  /** running or degraded: it has finished booting. */
+  booted: boolean;
+}
+
+/** Asks systemd (PID 1 of the container) how far it has booted. */
+export async function probeSystemd(engine: Pick<Engine, 'execRun'>, id: string, signal?: AbortSignal): Promise<SystemdState> {
+  const out = await engine
+    .execRun(id, ['systemctl', 'is-system-running'], { timeoutMs: 10_000, ...(signal ? { signal } : {}) })
+    .then((r) => r.stdout.trim())
+    .catch(() => '');
+  const state = SYSTEMD_STATES.has(out) ? out : 'booting (not answering yet)';
+  return { state, booted: SYSTEMD_READY.has(state) };
+}
+
 /** Running is ready; with systemd as PID 1, ready means it finished booting. */
 async function waitReady(
   deps: ContainerDeps,
@@ -188,12 +205,8 @@ async function waitReady(
       emit('ready');
       return { status: 'ready' };
     }
-    const probe = await engine
-      .execRun(info.id, ['systemctl', 'is-system-running'], { timeoutMs: 10_000, ...(options.signal ? { signal: options.signal } : {}) })
-      .then((r) => r.stdout.trim())
-      .catch(() => '')
-      .then((state) => (SYSTEMD_STATES.has(state) ? state : 'booting (not answering yet)'));
-    if (SYSTEMD_READY.has(probe)) {
+    const { state: probe, booted } = await probeSystemd(engine, info.id, options.signal);
+    if (booted) {
       emit('ready', probe === 'degraded' ? 'systemd: degraded (some units failed; see systemctl --failed)' : 'systemd: running');
       return { status: 'ready', message: `systemd: ${probe}` };
     }

@@ -1,7 +1,7 @@
 // Pure planning: from what the engine has (observed) and what the config wants (desired), the
 // steps that close the gap. Nothing here awaits or touches the engine; apply.ts does.
 import type { Container, Image, ImageBuild } from '../config/schema.js';
-import type { ContainerCreateBody, ContainerInfo, ImageInfo } from '../engine/engine.js';
+import type { ContainerInfo, ImageInfo } from '../engine/engine.js';
 import { withRegistry } from '../engine/image-ref.js';
 import { containerSpec, type ContainerSpec } from './container-spec.js';
 import { isManaged, LABEL } from './labels.js';
@@ -75,7 +75,7 @@ export interface ContainerObservation {
 /** Steps for one container, once its image question is settled. */
 export function planContainer(name: string, desired: Container, observed: ContainerObservation): ContainerStep[] {
   const spec = containerSpec(name, desired);
-  const systemd = runsSystemd(spec.body);
+  const systemd = runsSystemd(desired);
   const { container, image } = observed;
 
   if (!container) {
@@ -128,7 +128,7 @@ export function planContainer(name: string, desired: Container, observed: Contai
 }
 
 /** PID 1 is systemd when the entrypoint (or the command, without one) names it. */
-export function runsSystemd(body: ContainerCreateBody): boolean {
-  const first = body.Entrypoint?.[0] ?? body.Cmd?.[0] ?? '';
+export function runsSystemd(container: Pick<Container, 'entrypoint' | 'cmd'>): boolean {
+  const first = container.entrypoint?.[0] ?? container.cmd?.[0] ?? '';
   return /(^|\/)(systemd|init)$/.test(first) && first !== '/sbin/docker-init';
 }

@@ -8,7 +8,7 @@ import { envFlag, HELP_OPTION, parse, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { VERSION } from '../version.js';
 import { EXIT, writeLine } from '../io.js';
-import { defconfigFrom, runDirFrom, workDirFrom } from '../paths.js';
+import { defconfigFrom, launcherFrom, runDirFrom, usersModeFrom, workDirFrom } from '../paths.js';
 
 export const daemon: Command = {
   path: ['daemon'],
@@ -66,10 +66,8 @@ Options:
     const readyTimeout = values['ready-timeout'] === undefined ? undefined : Number(values['ready-timeout']);
     if (readyTimeout !== undefined && !(readyTimeout > 0)) throw new UsageError('--ready-timeout takes a number of seconds');
     const log = createLogger({ level, stream: ctx.io.stderr });
-    const users = values.users ?? ctx.io.env.SKIFF_CORE_USERS ?? 'manage';
-    if (users !== 'manage' && users !== 'lookup') throw new UsageError('--users must be manage or lookup');
-    const launcherPath = values.launcher ?? ctx.io.env.SKIFF_CORE_LAUNCHER ?? '/usr/bin/skiff-core';
-    if (!launcherPath.startsWith('/')) throw new UsageError('--launcher must be an absolute path (it becomes the login shell)');
+    const users = usersModeFrom(values.users, ctx.io.env);
+    const launcherPath = launcherFrom(values.launcher, ctx.io.env);
 
     const sshListen = (values['ssh-listen'] ?? [ctx.io.env.SKIFF_CORE_SSH_LISTEN ?? ''])
       .flatMap((v) => v.split(','))

@@ -10,7 +10,7 @@ import { checkSshdSettings, parseSshdConfig, type Finding } from '../../users/ss
 import { HELP_OPTION, parse } from '../args.js';
 import type { Command } from '../command.js';
 import { EXIT, paint, useColor, writeLine } from '../io.js';
-import { runDirFrom } from '../paths.js';
+import { launcherFrom, runDirFrom } from '../paths.js';
 
 export const doctor: Command = {
   path: ['doctor'],
@@ -53,7 +53,7 @@ Options:
       findings.push({ severity: 'error', setting: ctx.configPath, message: `has ${loaded.diagnostics.filter((d) => d.severity === 'error').length} error(s); run skiff-core config validate` });
     } else {
       ok.push(`config (${ctx.configPath})`);
-      const launcher = values.launcher ?? ctx.io.env.SKIFF_CORE_LAUNCHER ?? '/usr/bin/skiff-core';
+      const launcher = launcherFrom(values.launcher, ctx.io.env);
       const passwd = (await readFile('/etc/passwd', 'utf8').catch(() => '')) ?? '';
       const groups = parseGroup((await readFile('/etc/group', 'utf8').catch(() => '')) ?? '');
       const docker = groups.find((g) => g.name === DOCKER_GROUP);

@@ -11,6 +11,7 @@ import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { EXIT, paint, useColor, writeLine } from '../io.js';
 import { lineProgress, liveProgress } from '../render/progress.js';
+import { launcherFrom, usersModeFrom } from '../paths.js';
 import { syncHostUsers, type UserSyncResult, type UsersMode } from '../../users/sync.js';
 import { ensureContainerUser } from '../../users/container-user.js';
 
@@ -50,10 +51,8 @@ Options:
       writeLine(ctx.io.stdout, this.help);
       return EXIT.ok;
     }
-    const users = values.users ?? ctx.io.env.SKIFF_CORE_USERS ?? 'manage';
-    if (users !== 'manage' && users !== 'lookup') throw new UsageError('--users must be manage or lookup');
-    const launcherPath = values.launcher ?? ctx.io.env.SKIFF_CORE_LAUNCHER ?? '/usr/bin/skiff-core';
-    if (!launcherPath.startsWith('/')) throw new UsageError('--launcher must be an absolute path (it becomes the login shell)');
+    const users = usersModeFrom(values.users, ctx.io.env);
+    const launcherPath = launcherFrom(values.launcher, ctx.io.env);
     return runConverge(ctx, {
       workDir: values['work-dir'],
       createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),

@@ -128,6 +128,6 @@ describe('reconcile/container-spec', () => {
     [['/init'], true],
     [['/bin/sh'], false],
   ])('recognises systemd in %j', (entrypoint, expected) => {
-    expect(runsSystemd({ Image: 'x', Entrypoint: entrypoint })).toBe(expected);
+    expect(runsSystemd({ entrypoint })).toBe(expected);
   });
 });

@@ -24,7 +24,8 @@ engine, every image (present / pulling n% / building step n/m / failed: reason),
 (state, uptime, readiness, restarts, pending changes, last log lines when it fails) and user.
 When the daemon is not running it says so and shows what it can read from the engine.
 
-Exit status: 0 when everything is as configured, 1 when something is wrong or missing.
+Exit status: 0 when everything is as configured, 1 when something is wrong or missing (a
+container that the engine has restarted counts as wrong: it crashed).
 
 Options:
   --json          print the status as JSON (for scripts)
@@ -103,7 +104,8 @@ export function healthy(s: StatusSnapshot): boolean {
     s.config.ok &&
     s.engine.reachable &&
     s.images.every((i) => i.state === 'present') &&
-    s.containers.every((c) => c.state === 'running' && !c.problem)
+    // A crash loop is caught between restarts as "running"; its restart count gives it away.
+    s.containers.every((c) => c.state === 'running' && !c.problem && !(c.restartCount ?? 0))
   );
 }
 

@@ -3,6 +3,7 @@ import { loadConfigFile } from '../../config/load.js';
 import { connectControl, DaemonNotRunning, type ControlClient } from '../../daemon/control-client.js';
 import { controlSocketPath } from '../../daemon/control-protocol.js';
 import { observeEngine } from '../../daemon/observe.js';
+import { unhealthyReasons } from '../../daemon/health.js';
 import { plainDiagnostics, type StatusSnapshot } from '../../daemon/status.js';
 import { createDockerEngine } from '../../engine/docker-engine.js';
 import { errorMessage } from '../../errors.js';
@@ -24,8 +25,9 @@ engine, every image (present / pulling n% / building step n/m / failed: reason),
 (state, uptime, readiness, restarts, pending changes, last log lines when it fails) and user.
 When the daemon is not running it says so and shows what it can read from the engine.
 
-Exit status: 0 when everything is as configured, 1 when something is wrong or missing (a
-container that the engine has restarted counts as wrong: it crashed).
+Exit status: 0 when everything is as configured and healthy; 1 when something is wrong or
+missing, with a line for each such row saying why. A container the engine restarted is in a
+crash loop until it has stayed up for a minute.
 
 Options:
   --json          print the status as JSON (for scripts)
@@ -47,20 +49,13 @@ Options:
         writeLine(ctx.io.stderr, `skiff-core: ${errorMessage(err)}`);
         return EXIT.failure;
       }
-      const offline = await offlineStatus(ctx);
-      if (values.json) writeLine(ctx.io.stdout, JSON.stringify(offline, null, 2));
-      else {
-        writeLine(ctx.io.stderr, `skiff-core: ${err.message}; showing what the engine reports.`);
-        writeLine(ctx.io.stdout, formatStatus(offline, paint(useColor(ctx.io, 'stdout'))));
-      }
-      return EXIT.failure;
+      if (!values.json) writeLine(ctx.io.stderr, `skiff-core: ${err.message}; showing what the engine reports.`);
+      return report(ctx, await offlineStatus(ctx), Boolean(values.json));
     }
     try {
       if (values.watch) return await watch(ctx, client, Boolean(values.json));
       const snapshot = (await client.call('status')) as StatusSnapshot;
-      if (values.json) writeLine(ctx.io.stdout, JSON.stringify(snapshot, null, 2));
-      else writeLine(ctx.io.stdout, formatStatus(snapshot, paint(useColor(ctx.io, 'stdout'))));
-      return healthy(snapshot) ? EXIT.ok : EXIT.failure;
+      return report(ctx, snapshot, Boolean(values.json));
     } finally {
       client.close();
     }
@@ -98,15 +93,16 @@ when it is invalid (the daemon keeps the last good config).`,
   },
 };
 
-export function healthy(s: StatusSnapshot): boolean {
-  return (
-    s.daemon.running &&
-    s.config.ok &&
-    s.engine.reachable &&
-    s.images.every((i) => i.state === 'present') &&
-    // A crash loop is caught between restarts as "running"; its restart count gives it away.
-    s.containers.every((c) => c.state === 'running' && !c.problem && !(c.restartCount ?? 0))
-  );
+/** Prints the snapshot (with `health` added in JSON) and the unhealthy rows; returns the exit code. */
+function report(ctx: Context, snapshot: StatusSnapshot, json: boolean): number {
+  const reasons = unhealthyReasons(snapshot);
+  if (json) writeLine(ctx.io.stdout, JSON.stringify({ ...snapshot, health: { ok: reasons.length === 0, reasons } }, null, 2));
+  else {
+    const color = paint(useColor(ctx.io, 'stdout'));
+    writeLine(ctx.io.stdout, formatStatus(snapshot, color));
+    if (reasons.length) writeLine(ctx.io.stdout, `\n${color.red('not healthy:')}\n${reasons.map((r) => `  ${r}`).join('\n')}`);
+  }
+  return reasons.length ? EXIT.failure : EXIT.ok;
 }
 
 async function watch(ctx: Context, client: ControlClient, json: boolean): Promise<number> {

@@ -6,7 +6,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
-import { addAbortSignal, type Duplex } from 'node:stream';
+import { addAbortSignal, Readable, type Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
 import { SkiffError, errorMessage, isNotFound, isSkiffError } from '../errors.js';
 import type {
@@ -28,6 +28,7 @@ import type {
   ImageInfo,
   PullOptions,
 } from './engine.js';
+import { configOnlyArchive, type RawImageInspect } from './image-config.js';
 import { splitRepoTag } from './image-ref.js';
 import { createBuildOutputParser, createJsonLineParser, createPullProgressTracker, streamError } from './progress.js';
 import { createStdioDemuxer, demuxStdio } from './stdio-frames.js';
@@ -726,7 +727,31 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
         ids: { container: id, repo: opts.repo, tag: opts.tag },
       }),
     );
-    return str(raw['Id']);
+    const committed = str(raw['Id']);
+    if (opts.configFrom === undefined) return committed;
+    return replaceImageConfig(committed, { ...opts, configFrom: opts.configFrom });
+  }
+
+  /** Re-tags `repo:tag` as the committed layers with the config of `opts.configFrom` (see image-config.ts). */
+  async function replaceImageConfig(committed: string, opts: CommitOptions & { configFrom: string }): Promise<string> {
+    const call = opts.signal === undefined ? {} : { signal: opts.signal };
+    const inspectRaw = async (ref: string) => rec(await sendJson({ op: 'inspectImage', method: 'GET', path: imagePath(ref, '/json'), ...call, ids: { ref } })) as RawImageInspect;
+    const { archive, id } = await configOnlyArchive({
+      target: `${opts.repo}:${opts.tag}`,
+      layersOf: await inspectRaw(committed),
+      configOf: await inspectRaw(opts.configFrom),
+      ...(opts.labels ? { labels: opts.labels } : {}),
+      ...(opts.comment ? { comment: opts.comment } : {}),
+    });
+    const spec: RequestSpec = { op: 'loadImage', method: 'POST', path: '/images/load', query: { quiet: true }, file: Readable.from([archive]), ...call, ids: { target: `${opts.repo}:${opts.tag}` } };
+    let failure: string | undefined;
+    await consumeJsonStream(await send(spec), spec, (obj) => {
+      failure ??= streamError(obj);
+    });
+    if (failure !== undefined) throw new SkiffError('ENGINE_ERROR', `cannot give snapshot ${opts.repo}:${opts.tag} the config of ${opts.configFrom}: ${failure}`);
+    // The commit itself is now untagged; its layers live on in the loaded image.
+    await sendNoContent({ op: 'removeImage', method: 'DELETE', path: imagePath(committed), ...call, ids: { ref: committed } }).catch(() => undefined);
+    return id;
   }
 
   async function containerLogs(id: string, opts: CallOptions & { tail?: number } = {}): Promise<string> {

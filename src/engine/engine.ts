@@ -224,6 +224,11 @@ export interface CommitOptions extends CallOptions {
   comment?: string;
   /** Pause the container while committing (the engine default, consistent for running systems). */
   pause?: boolean;
+  /**
+   * Give the image the config (Env, Cmd, Entrypoint, WorkingDir, User, …) of this image instead
+   * of the container's, so nothing the container was created with is baked in; `labels` still apply.
+   */
+  configFrom?: string;
 }
 
 export interface EngineEvent {

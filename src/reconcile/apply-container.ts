@@ -115,6 +115,9 @@ async function replace(
     ...snap,
     labels: { [LABEL.snapshotOf]: step.name },
     comment: `skiff-core snapshot of ${step.name} before ${describeReason(step.reason)}`,
+    // Recreated from it, the container gets its settings from the image it descends from plus the
+    // config, as a fresh one would: a setting removed from the config is gone, not inherited.
+    ...(step.fromSnapshot ? { configFrom: step.baseImageId } : {}),
     ...call,
   });
 

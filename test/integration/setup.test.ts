@@ -167,6 +167,30 @@ images:
     expect(await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${core}`] } })).toHaveLength(1);
   });
 
+  it('removes a deleted env entry from the recreated container, keeping files written inside it', async () => {
+    await exec(docker, core, ['sh', '-c', 'echo second > /root/marker2']);
+    await write(baseConfig());
+    const result = await setup();
+    expect(result.stdout).toMatch(new RegExp(`container +${core} +replaced +applying changed options: recreated from snapshot`));
+    expect(result.code).toBe(0);
+
+    const after = await docker.getContainer(core).inspect();
+    expect(after.Config.Env.filter((e) => e.startsWith('EDITION='))).toEqual([]);
+    expect(after.Config.Env).toContain('container=docker');
+    expect(await exec(docker, core, ['sh', '-c', 'echo "[$EDITION]"; cat /root/marker /root/marker2'])).toBe('[]\ninstalled\nsecond\n');
+    // The snapshot carries the image's settings, not the container's, and keeps its label.
+    const snapshots = await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${core}`] } });
+    expect(snapshots).toHaveLength(2);
+    for (const s of snapshots) {
+      const image = await docker.getImage(s.Id).inspect();
+      expect(image.Config.Env ?? []).not.toContain('EDITION=2');
+      expect(image.Config.Labels?.['io.skiff-core.snapshot-of']).toBe(core);
+    }
+    // A run with nothing changed leaves the recreated container alone.
+    const again = await setup();
+    expect(again.stdout).toMatch(new RegExp(`container +${core} +unchanged`));
+  });
+
   it('leaves a container it did not create alone and reports it', async () => {
     const foreignName = `${prefix}-foreign`;
     // Init: sleep as PID 1 would ignore SIGTERM and make the adopt's stop wait for its timeout.

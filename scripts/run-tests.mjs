@@ -9,6 +9,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const results = `${root}.test-results`;
 mkdirSync(results, { recursive: true });
 const vitest = `${root}node_modules/vitest/vitest.mjs`;
+// Failures found outside any test (the integration teardown's registry check) land here.
+const problems = `${results}/problems.txt`;
+rmSync(problems, { force: true });
 const runs = [];
 for (const project of ['unit', 'integration']) {
   const report = `${results}/${project}.json`;
@@ -16,5 +19,5 @@ for (const project of ['unit', 'integration']) {
   const r = spawnSync(process.execPath, [vitest, 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
   runs.push(`${project}=${report}:${r.status ?? 1}`);
 }
-const summary = spawnSync(process.execPath, [`${root}scripts/test-summary.mjs`, ...runs], { cwd: root, stdio: 'inherit' });
+const summary = spawnSync(process.execPath, [`${root}scripts/test-summary.mjs`, `--problems=${problems}`, ...runs], { cwd: root, stdio: 'inherit' });
 process.exit(summary.status ?? 1);

@@ -3,7 +3,10 @@
 // threw reports its tests as skipped, and an unhandled error fails a run whose tests all passed.
 // Either counts as failed here, so the line can never read "0 failed" over a suite that never ran.
 //
-//   node scripts/test-summary.mjs NAME=REPORT.json:EXIT_CODE ...
+//   node scripts/test-summary.mjs [--problems=FILE] NAME=REPORT.json:EXIT_CODE ...
+//
+// FILE, when it exists, holds one failure a line found outside any test (a global teardown's
+// check): each counts as failed.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +54,9 @@ export function summarize(runs) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const runs = process.argv.slice(2).map((arg) => {
+  const args = process.argv.slice(2);
+  const problemsArg = args.find((a) => a.startsWith('--problems='));
+  const runs = args.filter((a) => a !== problemsArg).map((arg) => {
     const m = /^([^=]+)=(.+):(-?\d+)$/.exec(arg);
     if (!m) throw new Error(`test-summary: expected NAME=REPORT.json:EXIT_CODE, got "${arg}"`);
     let report;
@@ -62,7 +67,18 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
     return { name: m[1], report, exitCode: Number(m[3]) };
   });
-  const { passed, failed, skipped, problems } = summarize(runs);
+  const { passed, failed: failedTests, skipped, problems } = summarize(runs);
+  let failed = failedTests;
+  if (problemsArg) {
+    let extra = [];
+    try {
+      extra = readFileSync(problemsArg.slice('--problems='.length), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      // no file: nothing failed outside the tests
+    }
+    failed += extra.length;
+    problems.push(...extra);
+  }
   for (const p of problems) console.log(`FAILED ${p}`);
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exitCode = failed > 0 ? 1 : 0;

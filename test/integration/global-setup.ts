@@ -5,6 +5,9 @@
 // - Same, but SKIFF_CORE_SKIP_INTEGRATION=1: print a loud notice and provide the skip reason to
 //   the tests (`inject('skiffIntegrationSkip')`), which use
 //   `describe.skipIf(integrationSkipReason())` so that they are reported as skipped, not passed.
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import Docker from 'dockerode';
 import {
@@ -15,8 +18,11 @@ import {
   dockerStatus,
   engineAddress,
 } from './helpers/engine.js';
+import { collectRegistryGarbage, registryFootprint } from './helpers/registry.js';
 
 const PING_TIMEOUT_MS = 10_000;
+/** Failures found outside any test; scripts/run-tests.mjs hands them to the summary. */
+const PROBLEMS_FILE = fileURLToPath(new URL('../../.test-results/problems.txt', import.meta.url));
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -76,7 +82,29 @@ async function registryAnswers(): Promise<boolean> {
   }
 }
 
-export default async function setup(project: TestProject): Promise<void> {
+/**
+ * After the run: the registry's garbage collection, then a check that the run left nothing
+ * behind in it (each test file removes what it pushed, see cleanupByPrefix).
+ */
+async function registryTeardown(before: Awaited<ReturnType<typeof registryFootprint>>): Promise<void> {
+  if (!before) return;
+  await collectRegistryGarbage(TEST_REGISTRY);
+  const after = await registryFootprint(TEST_REGISTRY);
+  if (!after) return;
+  const added = after.repositories.filter((r) => !before.repositories.includes(r));
+  console.log(`[integration] registry ${TEST_REGISTRY}: ${before.bytes} bytes before the run, ${after.bytes} after`);
+  if (added.length > 0 || after.bytes > before.bytes) {
+    // vitest only logs an error thrown here; the file makes `npm test`'s summary count it.
+    const problem =
+      `the integration run left content in the registry at ${TEST_REGISTRY}: ${after.bytes - before.bytes} more bytes` +
+      `${added.length ? `, repositories ${added.join(', ')}` : ''}; a test pushes without removing it (cleanupByPrefix does)`;
+    console.error(`[integration] ${problem}`);
+    await mkdir(dirname(PROBLEMS_FILE), { recursive: true });
+    await appendFile(PROBLEMS_FILE, `${problem}\n`);
+  }
+}
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   const skipRequested = process.env[SKIP_ENV] === '1';
   const docker = new Docker({ timeout: PING_TIMEOUT_MS });
   const trouble = await checkEngine(docker);
@@ -89,8 +117,10 @@ export default async function setup(project: TestProject): Promise<void> {
         `[integration] warning: no registry answers at http://${TEST_REGISTRY}/v2/ ` +
           `(run \`${PROVISION_COMMAND}\` or set SKIFF_TEST_REGISTRY); registry tests will fail.`,
       );
+      return;
     }
-    return;
+    const before = await registryFootprint(TEST_REGISTRY);
+    return () => registryTeardown(before);
   }
 
   if (skipRequested) {

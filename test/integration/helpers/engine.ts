@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { inject } from 'vitest';
+import { removeRegistryRepositories } from './registry.js';
 
 /** Local base images built by test/harness/provision.sh (no public registry is reachable). */
 export const BUSYBOX_IMAGE = 'skiff-core-test/busybox:latest';
@@ -82,13 +83,15 @@ export interface CleanupResult {
   images: string[];
   networks: string[];
   volumes: string[];
+  registryRepositories?: string[];
 }
 
 /**
  * Force-removes the test resources whose names start with `prefix`, and nothing else:
  * containers (by name), image references (tags and digest references, compared after stripping a
  * registry host, so `127.0.0.1:5000/<prefix>...` counts; removing a reference only untags an image
- * that has other names, such as a base image re-tagged for a test), then networks and volumes.
+ * that has other names, such as a base image re-tagged for a test), then networks, volumes and
+ * the registry repositories `TEST_REGISTRY/<prefix>/…`.
  * Missing resources are fine; any other failure is reported after everything else was tried.
  */
 export async function cleanupByPrefix(prefix: string, docker: Docker = testDocker()): Promise<CleanupResult> {
@@ -156,6 +159,13 @@ export async function cleanupByPrefix(prefix: string, docker: Docker = testDocke
     if (await attempt(`volume ${v.Name}`, () => docker.getVolume(v.Name).remove({ force: true }))) {
       result.volumes.push(v.Name);
     }
+  }
+
+  // What the test pushed to the registry, under TEST_REGISTRY/<prefix>/….
+  try {
+    result.registryRepositories = await removeRegistryRepositories(TEST_REGISTRY, prefix);
+  } catch (err) {
+    failures.push(`registry repositories ${TEST_REGISTRY}/${prefix}/…: ${errorMessage(err)}`);
   }
 
   if (failures.length > 0) {

@@ -81,3 +81,20 @@ describe('scripts/test-summary.mjs', () => {
     expect(none.code).toBe(1);
   }, 60_000);
 });
+
+describe('scripts/test-summary.mjs --problems', () => {
+  it('counts each line of the problems file as a failure, and a missing file as none', async () => {
+    const passing = await mkdtemp(join(dir, 'problems-'));
+    await writeFile(join(passing, 'passes.test.ts'), FILES['passes.test.ts']!);
+    const report = join(passing, 'report.json');
+    const v = await run([VITEST, 'run', '--root', passing, '--config', join(dir, 'vitest.config.mjs'), '--reporter=json', `--outputFile.json=${report}`], dir);
+    const problems = join(passing, 'problems.txt');
+    const none = await run([SUMMARY, `--problems=${problems}`, `unit=${report}:${v.code}`], dir);
+    expect(none.stdout.trim()).toBe('2 passed, 0 failed');
+    await writeFile(problems, 'the run left content in the registry\n');
+    const one = await run([SUMMARY, `--problems=${problems}`, `unit=${report}:${v.code}`], dir);
+    expect(one.stdout).toContain('FAILED the run left content in the registry');
+    expect(one.stdout.trim().split('\n').at(-1)).toBe('2 passed, 1 failed');
+    expect(one.code).toBe(1);
+  }, 60_000);
+});

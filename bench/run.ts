@@ -279,19 +279,19 @@ async function main(): Promise<number> {
   }
   const dockerCli = (await timed('sh', ['-c', 'command -v docker'])).stdout.toString().trim();
   if (!dockerCli) {
-    process.stderr.write('no docker CLI on PATH (bash test/harness/provision.sh installs one)\n');
+    process.stderr.write('no docker CLI on PATH (bash scripts/provision.sh installs one)\n');
     return 2;
   }
   const versions = await timed('docker', ['version', '--format', '{{.Client.Version}} {{.Server.Version}} {{.Server.APIVersion}}']);
   if (versions.code !== 0) {
-    process.stderr.write(`the Docker engine does not answer: ${versions.stderr.trim()}\n(bash test/harness/provision.sh starts one)\n`);
+    process.stderr.write(`the Docker engine does not answer: ${versions.stderr.trim()}\n(bash scripts/provision.sh starts one)\n`);
     return 2;
   }
   const [clientVersion, serverVersion, apiVersion] = versions.stdout.toString().trim().split(' ');
   for (const image of [DEBIAN_IMAGE, BUSYBOX_IMAGE]) {
     const r = await timed('docker', ['image', 'inspect', '--format', '{{.Id}}', image]);
     if (r.code !== 0) {
-      process.stderr.write(`${image} is missing: run "bash test/harness/provision.sh" as root\n`);
+      process.stderr.write(`${image} is missing: run "bash scripts/provision.sh" as root\n`);
       return 2;
     }
   }

@@ -8,10 +8,13 @@
 // engine gets the config's images and containers, which keep running after Ctrl-C.
 //
 //   npm start                  the default config (defaults/skiff-core.yaml): pulls the default
-//                              image from quay.io
-//   npm start -- --offline     no internet: builds the core image from a locally made Debian base
-//                              (defaults/offline.yaml; `bash test/harness/provision.sh` makes the
-//                              base image)
+//                              image from quay.io; when quay.io cannot be reached, the offline
+//                              variant instead
+//   npm start -- --offline     builds the core image from a locally made Debian base
+//                              (defaults/offline.yaml)
+//
+// On a machine with no Docker engine it first runs `scripts/provision.sh engine` (as root, on
+// Debian or Ubuntu), and `scripts/provision.sh base-images` when the offline variant needs them.
 //
 // Options (after `npm start --`): --offline, --port N (default 2222), --name-prefix P (prefixes
 // the container and image names of a newly created state config; for tests), -h/--help.
@@ -24,16 +27,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
 import YAML from 'yaml';
+import { engineProblem, engineSocket, imagePresent, provision, provisionBlocker, pullProblem } from './lib/engine-preflight.mjs';
 
 const USAGE = `Usage: npm start [-- [--offline] [--port N]]
        node scripts/start.mjs [--offline] [--port N] [--name-prefix P]
 
 Runs the skiff-core daemon from this checkout with its SSH gateway on 127.0.0.1:PORT (default
-2222), keeping all its files under .state/, and prints how to log in.
+2222), keeping all its files under .state/, and prints how to log in. When no Docker engine
+answers, it installs and starts one first (scripts/provision.sh engine; root, Debian/Ubuntu).
+When the default config's image cannot be pulled (no internet), it runs the offline variant.
 
   --offline         use defaults/offline.yaml: build the core image from the locally made base
                     image skiff-core-test/debian-systemd:bookworm (made by
-                    "bash test/harness/provision.sh") instead of pulling it from quay.io
+                    "bash scripts/provision.sh base-images") instead of pulling it from quay.io
   --port N          the gateway's port on 127.0.0.1 (default 2222)
   --name-prefix P   prefix the container and image names when the state config is created
                     (lets tests run beside a developer's containers)
@@ -83,17 +89,59 @@ const port = Number(args.port);
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port takes a TCP port number, not "${args.port}"`);
 const prefix = args['name-prefix'];
 if (prefix !== '' && !/^[a-z0-9][a-z0-9_.-]*$/.test(prefix)) fail('--name-prefix takes lowercase letters, digits, ".", "_" and "-"');
-const offline = args.offline;
-
-const paths = {
-  config: join(STATE, offline ? 'offline.yaml' : 'config.yaml'),
-  runDir: join(STATE, offline ? 'run-offline' : 'run'),
-  workDir: join(STATE, offline ? 'work-offline' : 'work'),
-  persist: join(STATE, 'persist'),
-  hostKey: join(STATE, 'ssh_host_ed25519_key'),
-  clientKey: join(STATE, 'id_ed25519'),
-};
 const listen = `${HOST}:${port}`;
+
+// --- A Docker engine, and what the config needs from it. -------------------------------------
+async function ensureEngine() {
+  const socket = engineSocket();
+  if (socket === undefined) return; // a remote engine (tcp://): the daemon reports if it does not answer
+  const problem = await engineProblem(socket);
+  if (problem === undefined) return;
+  if (problem === 'permission denied') fail(`the Docker engine at ${socket} refuses this user (permission denied): run it as root (sudo npm start)`);
+  const blocker = provisionBlocker();
+  if (blocker) fail(`no Docker engine answers on ${socket} (${problem}), and installing one needs ${blocker.missing}: ${blocker.fix}`);
+  say(`npm start: no Docker engine answers on ${socket} (${problem}); installing and starting one: bash scripts/provision.sh engine`);
+  if (!provision(['engine'])) fail('provisioning the Docker engine failed (see the [provision] lines above)');
+}
+
+/** The images the config pulls, as the daemon would pull them (with their `registry`). */
+function pulledImages(configText) {
+  const config = YAML.parse(configText) ?? {};
+  const used = new Set(Object.values(config.containers ?? {}).map((c) => c?.image).filter(Boolean));
+  return Object.entries(config.images ?? {})
+    .filter(([ref, image]) => used.has(ref) && image?.pull)
+    .map(([ref, image]) => (image.pull.registry ? `${image.pull.registry}/${ref}` : ref));
+}
+
+/** True when an image of the default config can be neither found on the engine nor pulled. */
+async function offlineNeeded() {
+  const socket = engineSocket();
+  if (socket === undefined) return false;
+  const stateConfig = join(STATE, 'config.yaml');
+  const text = readFileSync(existsSync(stateConfig) ? stateConfig : join(root, 'defaults', 'skiff-core.yaml'), 'utf8');
+  let refs;
+  try {
+    refs = pulledImages(text);
+  } catch {
+    return false; // a broken config: the daemon reports it with line and column
+  }
+  for (const ref of refs) {
+    const why = await pullProblem(socket, ref);
+    if (why === undefined) continue;
+    say(`npm start: ${ref} cannot be pulled (${why.split('\n')[0]}); running the offline variant instead (defaults/offline.yaml; "npm start -- --offline" picks it directly).`);
+    return true;
+  }
+  return false;
+}
+
+async function ensureBaseImage() {
+  const socket = engineSocket();
+  if (socket === undefined || (await imagePresent(socket, OFFLINE_BASE_IMAGE))) return;
+  const blocker = provisionBlocker();
+  if (blocker) fail(`the offline variant builds FROM ${OFFLINE_BASE_IMAGE}, which this engine lacks, and making it needs ${blocker.missing}: ${blocker.fix}`);
+  say(`npm start: making the base image ${OFFLINE_BASE_IMAGE} (debootstrap from Debian's archive the first time, about a minute): bash scripts/provision.sh base-images`);
+  if (!provision(['base-images'])) fail(`making ${OFFLINE_BASE_IMAGE} failed (see the [provision] lines above)`);
+}
 
 // --- The port must be free, or the gateway would only log that it is not. ------------------
 await new Promise((resolveFree) => {
@@ -103,7 +151,7 @@ await new Promise((resolveFree) => {
       fail(
         `${listen} is already in use, so the SSH gateway cannot listen there.\n` +
           `  Is another "npm start" running? See what listens with: ss -ltnp 'sport = :${port}'\n` +
-          `  Stop it, or use another port: npm start -- ${offline ? '--offline ' : ''}--port N`,
+          `  Stop it, or use another port: npm start -- ${args.offline ? '--offline ' : ''}--port N`,
       );
     }
     fail(`cannot listen on ${listen}: ${err.message}`);
@@ -112,6 +160,19 @@ await new Promise((resolveFree) => {
 });
 
 if (!existsSync(BUNDLE)) fail(`${show(BUNDLE)} is missing: run "npm run build" first (npm start does)`);
+let offline = args.offline;
+await ensureEngine();
+if (!offline) offline = await offlineNeeded();
+if (offline) await ensureBaseImage();
+
+const paths = {
+  config: join(STATE, offline ? 'offline.yaml' : 'config.yaml'),
+  runDir: join(STATE, offline ? 'run-offline' : 'run'),
+  workDir: join(STATE, offline ? 'work-offline' : 'work'),
+  persist: join(STATE, 'persist'),
+  hostKey: join(STATE, 'ssh_host_ed25519_key'),
+  clientKey: join(STATE, 'id_ed25519'),
+};
 mkdirSync(STATE, { recursive: true });
 
 // --- The client key pair that the config's `core` user accepts. -----------------------------
@@ -376,9 +437,6 @@ function printHowToConnect(s) {
   }
   lines.push(`A login before the container is ready shows its progress and waits. Edit ${stateConfig} and the`);
   lines.push('daemon applies the change. Its log follows on stderr.');
-  if (!offline) {
-    lines.push('No internet (the image comes from quay.io)? Run the offline variant instead: npm start -- --offline');
-  }
   lines.push('Ctrl-C stops the daemon; the containers keep running.', '');
   say(lines.join('\n'));
 }
@@ -400,7 +458,7 @@ function reportProblems(s, told) {
     say(text);
   };
   if (s.engine && !s.engine.reachable) {
-    tell(`engine:${s.engine.error}`, `\nnpm start: the Docker engine does not answer (${s.engine.error ?? 'unreachable'}). The daemon waits for it;\n  "bash test/harness/provision.sh" installs and starts one.\n`);
+    tell(`engine:${s.engine.error}`, `\nnpm start: the Docker engine does not answer (${s.engine.error ?? 'unreachable'}). The daemon waits for it;\n  "bash scripts/provision.sh engine" (as root) starts it again.\n`);
     return;
   }
   for (const image of s.images ?? []) {
@@ -411,7 +469,7 @@ function reportProblems(s, told) {
         '',
         `npm start: the image ${image.ref} could not be built:`,
         `    ${message}`,
-        `It is built FROM ${OFFLINE_BASE_IMAGE}, which "bash test/harness/provision.sh" makes on this`,
+        `It is built FROM ${OFFLINE_BASE_IMAGE}, which "bash scripts/provision.sh base-images" makes on this`,
         'machine (no registry needed). The daemon keeps retrying.',
         '',
       ].join('\n'));
@@ -426,7 +484,6 @@ function reportProblems(s, told) {
       'The daemon keeps retrying. On a machine without internet, stop it (Ctrl-C) and use the offline',
       'variant, which builds the core image from a locally made Debian base (see README, "Getting started"):',
       '',
-      '  bash test/harness/provision.sh   # once: makes the base image',
       '  npm start -- --offline',
       '',
     ].join('\n'));

@@ -34,10 +34,10 @@ export async function deviceUnavailable(repoRoot: string): Promise<string | unde
   if (!existsSync(join(repoRoot, 'Dockerfile.test'))) return 'Dockerfile.test is missing';
   for (const tool of ['ssh', 'ssh-keygen', 'make', 'cc']) {
     const r = await timed('sh', ['-c', `command -v ${tool}`]).catch(() => undefined);
-    if (r?.code !== 0) return `${tool} is not installed (bash test/harness/provision.sh installs it)`;
+    if (r?.code !== 0) return `${tool} is not installed (bash scripts/provision.sh installs it)`;
   }
   const img = await timed('docker', ['image', 'inspect', '--format', '{{.Id}}', DEVICE_BASE_IMAGE]);
-  if (img.code !== 0) return `${DEVICE_BASE_IMAGE} is missing (bash test/harness/provision.sh builds it)`;
+  if (img.code !== 0) return `${DEVICE_BASE_IMAGE} is missing (bash scripts/provision.sh builds it)`;
   return undefined;
 }
 

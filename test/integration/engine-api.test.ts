@@ -1,5 +1,5 @@
 // The Engine (src/engine/docker-engine.ts) against the real Docker engine and the loopback
-// registry that test/harness/provision.sh sets up. Every resource is named with this file's
+// registry that scripts/provision.sh sets up. Every resource is named with this file's
 // unique `skt-eng-…` prefix and removed in afterAll.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,7 +48,7 @@ describe.skipIf(integrationSkipReason())('engine/docker-engine against the real 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), `${prefix}-`));
     if ((await engine.inspectImage(BUSYBOX_IMAGE)) === undefined) {
-      throw new Error(`${BUSYBOX_IMAGE} is missing; run bash test/harness/provision.sh`);
+      throw new Error(`${BUSYBOX_IMAGE} is missing; run bash scripts/provision.sh`);
     }
     // The image the container tests use: built here with build args, one of them null.
     const dir = await contextDir(

@@ -1,4 +1,4 @@
-// Smoke test of the real engine the integration suite runs against (see test/harness/provision.sh),
+// Smoke test of the real engine the integration suite runs against (see scripts/provision.sh),
 // and of the helpers in ./helpers/engine.ts.
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';

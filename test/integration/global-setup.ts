@@ -1,5 +1,5 @@
 // vitest globalSetup for the `integration` project: make sure the real Docker engine and the
-// base images from test/harness/provision.sh are there before any integration test runs.
+// base images from scripts/provision.sh are there before any integration test runs.
 //
 // - Engine unreachable or base images missing: fail the run with a message saying what to do.
 // - Same, but SKIFF_CORE_SKIP_INTEGRATION=1: print a loud notice and provide the skip reason to

@@ -5,7 +5,7 @@
 // The installed launcher has /usr/lib/skiff-core/skiff-core.mjs compiled in, so it runs where a
 // device runs it: in a private mount namespace where DESTDIR/usr and DESTDIR/opt are overlaid on
 // this machine's /usr and /opt. Nothing outside that namespace changes. This needs root, make, a C
-// compiler, unshare, overlayfs and systemd-analyze (test/harness/provision.sh installs them); without
+// compiler, unshare, overlayfs and systemd-analyze (scripts/provision.sh installs them); without
 // them the test fails, it is not skipped. No Docker engine is needed.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -110,7 +110,7 @@ describe('make install', () => {
       if (found.code !== 0) missing.push(tool);
     }
     if (missing.length > 0) {
-      throw new Error(`missing on this machine: ${missing.join(', ')}; run \`bash test/harness/provision.sh\` as root (it installs make, gcc and systemd)`);
+      throw new Error(`missing on this machine: ${missing.join(', ')}; run \`bash scripts/provision.sh\` as root (it installs make, gcc and systemd)`);
     }
     version = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
     baseFiles = (await listTree(join(REPO, 'defaults/base'))).filter((p) => !p.endsWith('/'));

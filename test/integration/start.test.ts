@@ -2,15 +2,15 @@
 // builds the bundle, starts the daemon with all state in .state/, serves the SSH gateway on
 // loopback and prints how to connect; the real OpenSSH client logs in with exactly the printed
 // command and lands in the systemd container; the printed host key fingerprint is the one served.
-// Also: the default variant on a machine without internet names the unreachable registry and
-// points to the offline variant, and a busy port is a clear error.
+// Also: with no engine and no internet, plain `npm start` provisions a (private) engine, says in
+// one line that it runs the offline variant, and its ssh command lands in systemd; a busy port
+// is a clear error.
 //
 // The copy is the working tree's files as git sees them (tracked and new, not ignored), with
 // node_modules linked in: what a fresh clone plus `npm ci` has. Everything the run creates on the
 // engine is named with this test's prefix (`--name-prefix`) and removed afterwards.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import { removeProvisionedEngine } from './helpers/private-engine.js';
 import { freePort } from '../support/net.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,9 +33,9 @@ async function portFree(port: number): Promise<boolean> {
   return ok;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
     });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
@@ -49,8 +50,8 @@ interface Started {
 }
 
 /** `npm start -- ARGS` in the copy, in its own process group (so SIGINT to it is a Ctrl-C). */
-function npmStart(cwd: string, args: string[]): Started {
-  const child = spawn('npm', ['start', '--', ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+function npmStart(cwd: string, args: string[], env: Record<string, string> = {}): Started {
+  const child = spawn('npm', ['start', '--', ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -85,8 +86,10 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
   const runs: Started[] = [];
   const daemonPids: number[] = [];
 
-  const statusOf = async (config: string, runDir: string): Promise<StatusSnapshot> => {
-    const r = await run(process.execPath, [join(copy, 'dist/skiff-core.mjs'), '--config', config, 'status', '--json', '--run-dir', runDir], { cwd: copy });
+  const enginesToRemove: string[] = [];
+
+  const statusOf = async (config: string, runDir: string, env: Record<string, string> = {}): Promise<StatusSnapshot> => {
+    const r = await run(process.execPath, [join(copy, 'dist/skiff-core.mjs'), '--config', config, 'status', '--json', '--run-dir', runDir], { cwd: copy, env });
     return JSON.parse(r.stdout) as StatusSnapshot;
   };
 
@@ -120,6 +123,7 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
     }
     for (const pid of daemonPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await cleanupByPrefix(prefix, docker);
+    for (const dir of enginesToRemove) await removeProvisionedEngine(dir);
     if (copy) await rm(copy, { recursive: true, force: true });
   });
 
@@ -201,30 +205,52 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
     }
   });
 
-  it('default config without internet: names the unreachable registry and points to --offline', async (ctx) => {
-    const reachable = await lookup('quay.io').then(() => true, () => false);
-    // With internet this would pull the real image and run the device's privileged container.
-    if (reachable) ctx.skip();
+  it('not root and no engine: one message naming what is missing and the command that fixes it', async () => {
+    await chmod(copy, 0o755); // readable by the unprivileged user below (mkdtemp makes it 0700)
+    if (!(await stat(join(copy, 'dist/skiff-core.mjs')).catch(() => undefined))) await run('npm', ['run', 'build'], { cwd: copy });
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'scripts/start.mjs', '--port', String(await freePort())], {
+      cwd: copy,
+      env: { DOCKER_HOST: `unix://${join(copy, 'no-engine', 'docker.sock')}` },
+    });
+    expect(r.stderr.trim()).toBe(`npm start: no Docker engine answers on ${join(copy, 'no-engine', 'docker.sock')} (no such socket), and installing one needs root: run it as root: sudo npm start`);
+    expect(r.code).toBe(1);
+  });
+
+  it('no engine and no internet: npm start provisions an engine, switches to the offline variant, and its ssh command lands in systemd', async () => {
+    // A socket where no engine answers: npm start provisions one there, a private engine in a
+    // network namespace of its own (so it reaches no registry, like a machine without internet).
+    const engineDir = join(tmpdir(), `${prefix}-engine`);
+    enginesToRemove.push(engineDir);
+    const dockerHost = `unix://${join(engineDir, 'docker.sock')}`;
     const port = await freePort();
-    const started = npmStart(copy, ['--port', String(port), '--name-prefix', `${prefix}-`]);
+    const started = npmStart(copy, ['--port', String(port), '--name-prefix', `${prefix}-`], { DOCKER_HOST: dockerHost });
     runs.push(started);
-    await waitFor(() => started.out().includes('could not be obtained'), { what: 'the image failure message', timeoutMs: 120_000, intervalMs: 200 }).catch((err: Error) => {
+    const command = await waitFor(() => {
+      if (started.child.exitCode !== null) throw new Error(`npm start exited (${started.child.exitCode})`);
+      return /^\s*Log in:\s+(ssh .*)$/m.exec(started.out())?.[1]?.trim();
+    }, { what: 'npm start to print how to connect', timeoutMs: 240_000, intervalMs: 200 }).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${started.out()}\nstderr:\n${started.err().slice(-4000)}`);
     });
-    const s = await statusOf(join(copy, '.state/config.yaml'), join(copy, '.state/run'));
-    if (s.daemon.pid) daemonPids.push(s.daemon.pid);
     const out = started.out();
-    expect(out).toMatch(/quay\.io (?:and \S+ )?(?:is|are) not reachable/);
-    expect(out).toContain('npm start -- --offline');
-    expect(out).toContain(`Log in:     ssh -i .state/id_ed25519 -p ${port} core@127.0.0.1`);
-    // The copy of the default config keeps its comments and moves the persist mounts into .state.
-    const config = await readFile(join(copy, '.state/config.yaml'), 'utf8');
-    expect(config).toContain('# Run systemd as PID 1');
-    expect(config).not.toContain('/mnt/persist');
-    expect(config).toContain(`${join(copy, '.state/persist/repos/apt')}:/var/lib/apt`);
-    // It keeps running (the daemon retries) until Ctrl-C.
-    expect(started.child.exitCode).toBeNull();
+    expect(out).toContain(`npm start: no Docker engine answers on ${join(engineDir, 'docker.sock')} (no such socket); installing and starting one: bash scripts/provision.sh engine`);
+    // The switch is said in one line, naming the image and pointing at the explicit choice.
+    const switched = out.split('\n').filter((l) => l.includes('running the offline variant instead'));
+    expect(switched).toHaveLength(1);
+    expect(switched[0]).toMatch(/^npm start: quay\.io\/skiffos\/skiff-core-debian:latest cannot be pulled \(.+\); running the offline variant instead \(defaults\/offline\.yaml; "npm start -- --offline" picks it directly\)\.$/);
+    expect(command).toBe(`ssh -i .state/id_ed25519 -p ${port} core@127.0.0.1`);
+    expect(started.err()).toMatch(/\[provision\] engine: started dockerd, answering on .*docker\.sock/);
+
+    const [cmd, ...args] = command.split(' ');
+    const login = await run(cmd!, ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...args, 'whoami; cat /proc/1/comm'], { cwd: copy, timeoutMs: 300_000 });
+    expect(login.code, `${login.stderr}\ndaemon log:\n${started.err().slice(-4000)}`).toBe(0);
+    expect(login.stdout.trim().split('\n').slice(-2)).toEqual(['core', 'systemd']);
+    const s = await statusOf(join(copy, '.state/offline.yaml'), join(copy, '.state/run-offline'), { DOCKER_HOST: dockerHost });
+    if (s.daemon.pid) daemonPids.push(s.daemon.pid);
+    // The container runs on the engine npm start provisioned.
+    const onPrivate = execFileSync('docker', ['ps', '--format', '{{.Names}}'], { env: { ...process.env, DOCKER_HOST: dockerHost } }).toString();
+    expect(onPrivate.split('\n')).toContain(`${prefix}-core-offline`);
+
     ctrlC(started);
     expect(await started.closed).toBe(0);
-  }, 180_000);
+  }, 420_000);
 });

@@ -21,7 +21,7 @@ import tar from 'tar-stream';
 import { dockerStatus, testDocker, waitFor } from './engine.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-/** Made by test/harness/provision.sh (section 5). */
+/** Made by scripts/provision.sh (section 5). */
 export const DEVICE_BASE_IMAGE = 'skiff-core-test/debian-sshd:bookworm';
 /** Built here from Dockerfile.test; the tag is a hash of the build context. */
 export const DEVICE_REPO = 'skiff-core-test/device';
@@ -178,7 +178,7 @@ async function buildDeviceImage(): Promise<string> {
   try {
     await docker.getImage(DEVICE_BASE_IMAGE).inspect();
   } catch (err) {
-    if (dockerStatus(err) === 404) throw new Error(`${DEVICE_BASE_IMAGE} is missing: run "bash test/harness/provision.sh" as root (it builds the device's base image)`);
+    if (dockerStatus(err) === 404) throw new Error(`${DEVICE_BASE_IMAGE} is missing: run "bash scripts/provision.sh" as root (it builds the device's base image)`);
     throw err;
   }
   const work = await mkdtemp(join(tmpdir(), 'skiff-core-device-'));

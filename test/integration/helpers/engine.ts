@@ -1,12 +1,12 @@
 // Helpers for integration tests that talk to the real Docker engine provisioned by
-// test/harness/provision.sh. Keep this file free of top-level test-runner calls: it is also
+// scripts/provision.sh. Keep this file free of top-level test-runner calls: it is also
 // imported by test/integration/global-setup.ts, which runs outside the test workers.
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { inject } from 'vitest';
 import { removeRegistryRepositories } from './registry.js';
 
-/** Local base images built by test/harness/provision.sh (no public registry is reachable). */
+/** Local base images built by scripts/provision.sh (no public registry is reachable). */
 export const BUSYBOX_IMAGE = 'skiff-core-test/busybox:latest';
 export const DEBIAN_SYSTEMD_IMAGE = 'skiff-core-test/debian-systemd:bookworm';
 export const DEBIAN_SSHD_IMAGE = 'skiff-core-test/debian-sshd:bookworm';
@@ -15,7 +15,7 @@ export const BASE_IMAGES: readonly string[] = [BUSYBOX_IMAGE, DEBIAN_SYSTEMD_IMA
 /** Plain-HTTP loopback registry started by provision.sh; override with SKIFF_TEST_REGISTRY. */
 export const TEST_REGISTRY: string = process.env['SKIFF_TEST_REGISTRY'] || '127.0.0.1:5000';
 
-export const PROVISION_COMMAND = 'bash test/harness/provision.sh';
+export const PROVISION_COMMAND = 'bash scripts/provision.sh';
 export const SKIP_ENV = 'SKIFF_CORE_SKIP_INTEGRATION';
 
 declare module 'vitest' {

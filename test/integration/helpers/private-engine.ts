@@ -1,7 +1,8 @@
 // A second Docker engine of the test's own, so a test can stop and restart "Docker" without
 // touching the engine the rest of the machine (and the other tests) use.
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from './engine.js';
 
@@ -73,4 +74,28 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
     },
   };
   return engine;
+}
+
+/**
+ * Ends an engine that `scripts/provision.sh engine` started on DIR/docker.sock (as `npm start`
+ * does when no engine answers): its containers, then dockerd (DIR/docker.pid), then DIR.
+ */
+export async function removeProvisionedEngine(dir: string): Promise<void> {
+  const env = { ...process.env, DOCKER_HOST: `unix://${join(dir, 'docker.sock')}` };
+  try {
+    const ids = execFileSync('docker', ['ps', '-aq'], { env, timeout: 10_000 }).toString().split('\n').filter(Boolean);
+    if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { env, stdio: 'ignore', timeout: 60_000 });
+  } catch {
+    // no engine answers there (any more)
+  }
+  const pid = Number((await readFile(join(dir, 'docker.pid'), 'utf8').catch(() => '')).trim());
+  if (pid > 0) {
+    try {
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => !existsSync(`/proc/${pid}`), { what: `dockerd ${pid} to exit`, timeoutMs: 30_000, intervalMs: 200 });
+    } catch {
+      // already gone
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
 }

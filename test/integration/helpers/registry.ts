@@ -7,7 +7,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const MANAGED_REGISTRY = '127.0.0.1:5000';
-/** Where test/harness/provision.sh keeps the registry it runs on 127.0.0.1:5000. */
+/** Where scripts/provision.sh keeps the registry it runs on 127.0.0.1:5000. */
 const REGISTRY_DIR = '/var/lib/skiff-core-test/registry';
 const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',

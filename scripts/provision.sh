@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Provision everything the integration tests need on this machine, idempotently:
-#   - Debian packages: docker.io, docker-registry, debootstrap, busybox-static, openssh-*, git, ...
-#   - a Docker engine answering on /var/run/docker.sock (started in the background if needed)
-#   - a plain-HTTP registry on 127.0.0.1:5000 (started in the background if needed)
-#   - local base images skiff-core-test/busybox:latest and skiff-core-test/debian-systemd:bookworm
+# Provision what skiff-core's main job (`npm start`) and its tests need on this machine,
+# idempotently. Each part can be asked for alone; with no argument, all of them:
+#   engine       Debian's docker.io, and a Docker engine answering on $DOCKER_HOST's socket
+#                (default /var/run/docker.sock), started in the background if none answers
+#   base-images  skiff-core-test/busybox:latest and skiff-core-test/debian-systemd:bookworm,
+#                made locally (busybox-static; debootstrap from Debian's archive, cached)
+#   registry     a plain-HTTP registry (docker-registry) on 127.0.0.1:5000, for the tests
+#   device       skiff-core-test/debian-sshd:bookworm (the tests' device image) and the tools the
+#                tests use on the host (OpenSSH client and server, git, make, gcc, systemd-analyze)
 #
-# Run as root: `bash test/harness/provision.sh`. A second run is a fast no-op.
+# Run as root: `bash scripts/provision.sh [PART...]`. A second run is a fast no-op. `npm start`
+# runs the engine and base-images parts by itself when it needs them.
 # Writes nothing into the repository; state lives under /var/lib/skiff-core-test,
 # /var/cache/skiff-core-test and /var/log/skiff-core-test-*.log.
+#
+# With DOCKER_HOST=unix:///DIR/docker.sock (not the default socket) and no engine answering
+# there, the engine part starts a second engine of its own: data, state and log in DIR, in a
+# network namespace of its own with no bridge (so it never touches the first engine's network;
+# its containers have no network and its pulls reach no registry).
 #
 # Tunables (environment):
 #   SKIFF_TEST_DEBIAN_MIRROR  Debian mirror for debootstrap (default: the one apt is configured with)
 #   SKIFF_TEST_REGISTRY       read by the tests; this script only manages 127.0.0.1:5000 and says
 #                             so when the variable points elsewhere
 set -euo pipefail
+
+ALL_PARTS=(engine base-images registry device)
+PARTS=("$@")
+((${#PARTS[@]})) || PARTS=("${ALL_PARTS[@]}")
+for part in "${PARTS[@]}"; do
+  [[ " ${ALL_PARTS[*]} " == *" $part "* ]] || {
+    printf '[provision] ERROR: unknown part "%s"; the parts are: %s\n' "$part" "${ALL_PARTS[*]}" >&2
+    exit 2
+  }
+done
+# The device image is made from the Debian base image.
+[[ " ${PARTS[*]} " == *" device "* && " ${PARTS[*]} " != *" base-images "* ]] && PARTS+=(base-images)
+wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
 
 readonly STATE_DIR=/var/lib/skiff-core-test
 readonly CACHE_DIR=/var/cache/skiff-core-test
@@ -96,13 +119,18 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 export NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
 
-PACKAGES=(docker.io docker-registry debootstrap busybox-static openssh-server openssh-client
-  git ca-certificates curl xz-utils debian-archive-keyring
-  make gcc libc6-dev systemd)
-# dockerd applies an AppArmor profile when the kernel has AppArmor enabled; it then needs the parser.
-if [[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || true)" == Y ]]; then
-  PACKAGES+=(apparmor)
+# The engine needs curl (the checks below) and ca-certificates; the base images debootstrap.
+PACKAGES=(curl ca-certificates)
+if wants engine; then
+  PACKAGES+=(docker.io)
+  # dockerd applies an AppArmor profile when the kernel has AppArmor enabled; it then needs the parser.
+  if [[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || true)" == Y ]]; then
+    PACKAGES+=(apparmor)
+  fi
 fi
+wants base-images && PACKAGES+=(debootstrap busybox-static xz-utils debian-archive-keyring)
+wants registry && PACKAGES+=(docker-registry)
+wants device && PACKAGES+=(openssh-server openssh-client git make gcc libc6-dev systemd)
 
 is_installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
@@ -132,11 +160,14 @@ else
   note "packages: all present"
 fi
 
-for bin in dockerd docker docker-registry debootstrap curl; do
+NEEDED_BINS=(curl docker)
+wants engine && NEEDED_BINS+=(dockerd)
+wants base-images && NEEDED_BINS+=(debootstrap)
+wants registry && NEEDED_BINS+=(docker-registry)
+for bin in "${NEEDED_BINS[@]}"; do
   command -v "$bin" >/dev/null || die "'$bin' not found on PATH after installing packages"
 done
 BUSYBOX_BIN=/bin/busybox
-[[ -x "$BUSYBOX_BIN" ]] || die "$BUSYBOX_BIN missing (package busybox-static)"
 
 ###############################################################################
 # 2. Docker engine
@@ -146,39 +177,58 @@ engine_answers() {
     [[ "$(curl -fsS --max-time 5 --unix-socket "$DOCKER_SOCK" http://localhost/_ping 2>/dev/null || true)" == OK ]]
 }
 
-if engine_answers; then
-  note "engine: already answering on $DOCKER_SOCK"
-else
-  [[ "$DOCKER_SOCK" == "$DEFAULT_SOCK" ]] ||
-    die "no engine answers on $DOCKER_SOCK (DOCKER_HOST); start it yourself or unset DOCKER_HOST"
-  pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+# start_engine: dockerd on $DOCKER_SOCK. The default socket gets the machine's engine; another
+# one gets a private engine with everything in the socket's folder (see the header).
+start_engine() {
+  local pidfile=/var/run/docker.pid logf=$DOCKERD_LOG args=() pid dir
+  if [[ "$DOCKER_SOCK" != "$DEFAULT_SOCK" ]]; then
+    dir=$(dirname "$DOCKER_SOCK")
+    mkdir -p "$dir"
+    pidfile=$dir/docker.pid
+    logf=$dir/dockerd.log
+    # Its own network namespace: with --bridge none, dockerd deletes any docker0 it sees, which
+    # must never be the first engine's. Its own containerd namespaces keep the two apart there too.
+    args=(unshare --net dockerd --host "unix://$DOCKER_SOCK" --data-root "$dir/data" --exec-root "$dir/exec"
+      --pidfile "$pidfile" --bridge none --iptables=false --ip-masq=false
+      --containerd-namespace "${dir##*/}-moby" --containerd-plugins-namespace "${dir##*/}-plugins")
+  fi
+  pid=$(cat "$pidfile" 2>/dev/null || true)
   if [[ "$pid" =~ ^[0-9]+$ && "$(cat "/proc/$pid/comm" 2>/dev/null || true)" == dockerd ]]; then
     log "dockerd is running (pid $pid) but $DOCKER_SOCK does not answer yet; waiting for it"
   else
-    log "starting dockerd (log: $DOCKERD_LOG)"
-    printf '\n==== %s provision.sh starting dockerd ====\n' "$(date -Is)" >>"$DOCKERD_LOG"
-    start_daemon "$DOCKERD_LOG" dockerd
+    log "starting dockerd on $DOCKER_SOCK (log: $logf)"
+    printf '\n==== %s provision.sh starting dockerd ====\n' "$(date -Is)" >>"$logf"
+    start_daemon "$logf" "${args[@]:-dockerd}"
     DOCKERD_PID=$DAEMON_PID
   fi
   for ((i = 0; i < 120; i++)); do
     engine_answers && break
     if [[ -n "${DOCKERD_PID:-}" ]] && ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
-      show_tail "$DOCKERD_LOG" 40
+      show_tail "$logf" 40
       die "dockerd exited during startup"
     fi
     sleep 0.5
   done
   if ! engine_answers; then
-    show_tail "$DOCKERD_LOG" 40
+    show_tail "$logf" 40
     die "Docker engine did not answer GET /_ping on $DOCKER_SOCK within 60s"
   fi
   note "engine: started dockerd, answering on $DOCKER_SOCK after $((i / 2))s"
+}
+
+if engine_answers; then
+  note "engine: already answering on $DOCKER_SOCK"
+elif wants engine; then
+  start_engine
+else
+  die "no Docker engine answers on $DOCKER_SOCK; run: bash scripts/provision.sh engine"
 fi
 ENGINE_VERSION=$(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null || echo unknown)
 
 ###############################################################################
 # 3. Loopback registry on 127.0.0.1:5000
 ###############################################################################
+provision_registry() {
 if [[ -n "${SKIFF_TEST_REGISTRY:-}" && "$SKIFF_TEST_REGISTRY" != "$REGISTRY_ADDR" ]]; then
   log "note: SKIFF_TEST_REGISTRY=$SKIFF_TEST_REGISTRY; this script only manages $REGISTRY_ADDR"
 fi
@@ -222,6 +272,9 @@ http:
   fi
   note "registry: started docker-registry on $REGISTRY_ADDR (storage $REGISTRY_DIR/data)"
 fi
+}
+wants registry && provision_registry
+
 
 ###############################################################################
 # 4. Base images
@@ -249,6 +302,8 @@ cleanup_tmp() {
 trap cleanup_tmp EXIT
 
 # --- busybox ---------------------------------------------------------------
+provision_busybox() {
+  [[ -x "$BUSYBOX_BIN" ]] || die "$BUSYBOX_BIN missing (package busybox-static)"
 state=$(image_state "$BUSYBOX_IMAGE" "$BUSYBOX_RECIPE")
 if [[ "$state" == current ]]; then
   note "image: $BUSYBOX_IMAGE present"
@@ -290,6 +345,7 @@ EOF
   [[ "$out" == $'ok\n0' ]] || die "smoke test of $BUSYBOX_IMAGE printed unexpected output: $out"
   note "image: built $BUSYBOX_IMAGE"
 fi
+}
 
 # --- debian + systemd --------------------------------------------------------
 debian_mirror() {
@@ -330,6 +386,7 @@ verify_debian_image() {
     'test -x /lib/systemd/systemd && test -x /usr/lib/openssh/sftp-server && test -x /usr/bin/sudo && test -x /bin/bash'
 }
 
+provision_debian() {
 state=$(image_state "$DEBIAN_IMAGE" "$DEBIAN_RECIPE")
 if [[ "$state" == current ]]; then
   note "image: $DEBIAN_IMAGE present"
@@ -367,6 +424,12 @@ else
     die "$DEBIAN_IMAGE lacks /lib/systemd/systemd, /usr/lib/openssh/sftp-server, sudo or bash; removed it and the cached tarball, rerun to rebuild"
   fi
   note "image: built $DEBIAN_IMAGE ($how)"
+fi
+}
+
+if wants base-images; then
+  provision_busybox
+  provision_debian
 fi
 
 ###############################################################################
@@ -442,7 +505,7 @@ build_sshd_image() {
   fi
   note "image: built $SSHD_IMAGE ($how, in $((SECONDS - t0))s)"
 }
-build_sshd_image
+wants device && build_sshd_image
 
 ###############################################################################
 printf '[provision] done in %ss:\n' "$((SECONDS - START_SECONDS))" >&2

@@ -39,6 +39,11 @@ export interface ExitInfo {
 const HEADER = 5;
 /** Bigger frames are refused: nothing legitimate needs them, and they would pin memory. */
 export const MAX_FRAME = 4 * 1024 * 1024;
+/**
+ * The first frame (the hello) is small: an environment allowlist, a command line and a size.
+ * Until a client has said who it is, it may not make the daemon hold more than this.
+ */
+export const MAX_HELLO = 64 * 1024;
 
 export function encodeHeader(type: FrameType, length: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER);
@@ -54,34 +59,96 @@ export function encodeFrame(type: FrameType, payload: Buffer | string | object =
 
 export interface FrameDecoder {
   push(chunk: Buffer): void;
+  /** Bytes received and not yet handed out as a frame. */
+  buffered(): number;
+}
+
+export interface FrameDecoderOptions {
+  /** The largest frame accepted as the `index`-th (0-based); default MAX_FRAME for all. */
+  maxFrame?: (index: number) => number;
 }
 
 /**
  * Calls `onFrame` for each complete frame; frames may span chunks and chunks may hold many.
- * A frame over MAX_FRAME calls `onError` and stops decoding.
+ * A frame over its limit calls `onError` and stops decoding. Chunks are kept as they came and
+ * joined once per frame, so a frame that trickles in byte by byte costs linear time.
  */
-export function createFrameDecoder(onFrame: (type: number, payload: Buffer) => void, onError: (message: string) => void): FrameDecoder {
-  let pending: Buffer = Buffer.alloc(0);
+export function createFrameDecoder(onFrame: (type: number, payload: Buffer) => void, onError: (message: string) => void, options: FrameDecoderOptions = {}): FrameDecoder {
+  const limit = options.maxFrame ?? (() => MAX_FRAME);
+  // A queue of received chunks: `chunks[head]` is the oldest not fully consumed.
+  let chunks: Buffer[] = [];
+  let head = 0;
+  let size = 0;
+  let index = 0;
   let broken = false;
+
+  function drop(): void {
+    head += 1;
+    // Compact now and then, so a long-lived session does not keep every chunk it ever saw.
+    if (head > 1024 && head * 2 > chunks.length) {
+      chunks = chunks.slice(head);
+      head = 0;
+    }
+  }
+
+  /** Removes and returns the first `n` bytes (n <= size), copying only when they span chunks. */
+  function take(n: number): Buffer {
+    const first = chunks[head]!;
+    if (first.length >= n) {
+      if (first.length === n) drop();
+      else chunks[head] = first.subarray(n);
+      size -= n;
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = chunks[head]!;
+      const part = Math.min(c.length, n - filled);
+      c.copy(out, filled, 0, part);
+      filled += part;
+      if (part === c.length) drop();
+      else chunks[head] = c.subarray(part);
+    }
+    size -= n;
+    return out;
+  }
+
+  /** The header's type and length without consuming it (size >= HEADER). */
+  function peekHeader(): { type: number; length: number } {
+    let bytes = chunks[head]!;
+    if (bytes.length < HEADER) {
+      bytes = Buffer.allocUnsafe(HEADER);
+      let filled = 0;
+      for (let i = head; filled < HEADER; i++) filled += chunks[i]!.copy(bytes, filled, 0, Math.min(chunks[i]!.length, HEADER - filled));
+    }
+    return { type: bytes.readUInt8(0), length: bytes.readUInt32BE(1) };
+  }
+
   return {
     push(chunk) {
-      if (broken) return;
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let offset = 0;
-      while (pending.length - offset >= HEADER) {
-        const type = pending.readUInt8(offset);
-        const length = pending.readUInt32BE(offset + 1);
-        if (length > MAX_FRAME) {
+      if (broken || chunk.length === 0) return;
+      chunks.push(chunk);
+      size += chunk.length;
+      while (size >= HEADER && !broken) {
+        const { type, length } = peekHeader();
+        const max = limit(index);
+        if (length > max) {
           broken = true;
-          onError(`frame of ${length} bytes is over the ${MAX_FRAME}-byte limit`);
+          chunks = [];
+          head = 0;
+          size = 0;
+          onError(`${index === 0 ? 'first ' : ''}frame of ${length} bytes is over the ${max}-byte limit`);
           return;
         }
-        if (pending.length - offset - HEADER < length) break;
-        onFrame(type, pending.subarray(offset + HEADER, offset + HEADER + length));
-        offset += HEADER + length;
+        if (size - HEADER < length) return;
+        take(HEADER);
+        const payload = length === 0 ? Buffer.alloc(0) : take(length);
+        index += 1;
+        onFrame(type, payload);
       }
-      pending = offset === 0 ? pending : pending.subarray(offset);
     },
+    buffered: () => size,
   };
 }
 

@@ -8,7 +8,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { errorMessage, isSkiffError } from '../errors.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
-import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, parseJson, type Hello } from './frames.js';
+import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_FRAME, MAX_HELLO, parseJson, type Hello } from './frames.js';
 import type { SessionIo } from './relay.js';
 
 export const USERS_DIR = 'users';
@@ -33,6 +33,12 @@ export interface SessionServers {
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
+/**
+ * Open connections one user may have on their socket, sessions and logins still waiting
+ * included (like the gateway's gateway.maxSessionsPerUser): one user cannot pin the daemon's
+ * memory or file descriptors for everybody.
+ */
+export const MAX_CONNECTIONS_PER_USER = 32;
 
 export function createSessionServers(runDir: string, handler: SessionHandler, log: Logger): SessionServers {
   const servers = new Map<string, { server: Server; uid: number; sockets: Set<Socket> }>();
@@ -45,6 +51,12 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
     await rm(path, { force: true });
     const sockets = new Set<Socket>();
     const server = createServer((socket) => {
+      if (sockets.size >= MAX_CONNECTIONS_PER_USER) {
+        log.warn({ user: account.name, limit: MAX_CONNECTIONS_PER_USER }, 'Refusing a login: too many open connections for this user');
+        socket.on('error', () => socket.destroy());
+        socket.end(encodeFrame(FRAME.error, { message: `${account.name} already has ${sockets.size} open logins, the most allowed; close one and try again` }));
+        return;
+      }
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
       serve(account.name, socket, handler, log);
@@ -105,16 +117,26 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
     send(FRAME.error, { message });
     socket.end();
   };
+  /** Whatever a client sends ends at most its own connection, logged once. */
+  const refuse = (reason: string) => {
+    if (socket.destroyed) return;
+    log.warn({ user, reason }, 'Closing a session connection: the client broke the protocol');
+    fail(reason);
+    // The error frame goes out if the client reads it; a client that does not is cut off.
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+  let stdinEnded = false;
 
   const decoder = createFrameDecoder(
     (type, payload) => {
       if (!hello) {
         const parsed = type === FRAME.hello ? parseJson<Hello>(payload) : undefined;
-        if (!parsed || parsed.v !== 1 || typeof parsed.tty !== 'boolean') return fail('the session must start with a hello frame');
+        if (!parsed || parsed.v !== 1 || typeof parsed.tty !== 'boolean') return refuse('the session must start with a hello frame');
         clearTimeout(helloTimer);
-        hello = { v: 1, tty: parsed.tty, env: typeof parsed.env === 'object' && parsed.env ? parsed.env : {} };
+        const env = typeof parsed.env === 'object' && parsed.env ? Object.entries(parsed.env).filter(([, v]) => typeof v === 'string') : [];
+        hello = { v: 1, tty: parsed.tty, env: Object.fromEntries(env) };
         if (typeof parsed.command === 'string') hello.command = parsed.command;
-        if (Number.isInteger(parsed.cols) && Number.isInteger(parsed.rows)) {
+        if (validSize(parsed.cols, parsed.rows)) {
           hello.cols = parsed.cols!;
           hello.rows = parsed.rows!;
         }
@@ -123,6 +145,8 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
       }
       switch (type) {
         case FRAME.stdin:
+          // Input after its end goes nowhere: the client said there would be none.
+          if (stdinEnded || stdin.destroyed) return;
           // No copy needed: socket chunks are fresh buffers that nothing else writes to.
           if (!stdin.write(payload)) {
             socket.pause();
@@ -130,11 +154,12 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
           }
           return;
         case FRAME.stdinEnd:
+          stdinEnded = true;
           stdin.end();
           return;
         case FRAME.resize: {
           const next = parseJson<{ cols: number; rows: number }>(payload);
-          if (next && next.cols > 0 && next.rows > 0) {
+          if (next && validSize(next.cols, next.rows)) {
             size = next;
             for (const l of resizeListeners) l(next.cols, next.rows);
           }
@@ -144,9 +169,16 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
           return;
       }
     },
-    (message) => fail(message),
+    (message) => refuse(message),
+    { maxFrame: (index) => (index === 0 ? MAX_HELLO : MAX_FRAME) },
   );
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      decoder.push(chunk);
+    } catch (err) {
+      refuse(`the session failed on what the client sent: ${errorMessage(err)}`);
+    }
+  });
   socket.on('error', () => socket.destroy());
   socket.once('close', () => {
     clearTimeout(helloTimer);
@@ -201,6 +233,11 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
       }
     }
   }
+}
+
+function validSize(cols: unknown, rows: unknown): boolean {
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 0xffff;
+  return ok(cols) && ok(rows);
 }
 
 function flush(stream: Writable): Promise<void> {

@@ -65,7 +65,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
   });
   session.on('window-change', (accept, _reject, info) => {
     accept?.();
-    if (!(info.cols > 0 && info.rows > 0)) return;
+    if (!(Number.isInteger(info.cols) && Number.isInteger(info.rows) && info.cols > 0 && info.rows > 0 && info.cols <= 0xffff && info.rows <= 0xffff)) return;
     if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
     for (const l of resizeListeners) l(info.cols, info.rows);
   });
@@ -79,23 +79,35 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
   });
   session.on('signal', (accept, _reject, info) => {
     accept?.();
+    if (typeof info.name !== 'string') return;
     for (const listener of signalListeners) listener(info.name.replace(/^SIG/, ''));
   });
-  session.on('shell', (accept) => {
+  /**
+   * One shell, exec or subsystem per channel (RFC 4254 6.5): a second is refused. ssh2's accept()
+   * returns no channel for it, and using that would throw out of the session.
+   */
+  const begin = (accept: (() => ServerChannel | undefined) | undefined, reject: (() => void) | undefined, what: string, command: string | undefined, binary = false) => {
+    if (running || !accept) {
+      log.info({ user: ctx.user, request: what }, 'Refused a second session request on one channel');
+      return reject?.();
+    }
     running = true;
-    void run(accept(), undefined);
-  });
-  session.on('exec', (accept, _reject, info) => {
-    running = true;
-    void run(accept(), info.command);
-  });
+    const channel = accept();
+    if (!channel) return;
+    run(channel, command, binary).catch((err: unknown) => {
+      // A boundary per channel: whatever went wrong ends this channel, never the daemon.
+      log.error({ user: ctx.user, err: errorMessage(err) }, 'SSH session failed');
+      channel.destroy();
+    });
+  };
+  session.on('shell', (accept, reject) => begin(accept, reject, 'shell', undefined));
+  session.on('exec', (accept, reject, info) => begin(accept, reject, 'exec', info.command));
   session.on('subsystem', (accept, reject, info) => {
     if (info.name !== 'sftp') {
       log.info({ user: ctx.user, subsystem: info.name }, 'Refused an unknown subsystem');
       return reject?.();
     }
-    running = true;
-    void run(accept(), SFTP_COMMAND, true);
+    begin(accept, reject, 'subsystem', SFTP_COMMAND, true);
   });
 
   async function run(channel: ServerChannel, command: string | undefined, binary = false): Promise<void> {

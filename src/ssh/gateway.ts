@@ -25,6 +25,16 @@ export interface GatewayOptions {
   /** How long every refused authentication takes, whatever the reason (default 400 ms). */
   failureDelayMs?: number;
   now?: () => number;
+  /** For the early drop of pre-authentication connections (tests fix it). */
+  random?: () => number;
+}
+
+/** sshd's MaxStartups rule: whether to drop a new connection when `n` are authenticating. */
+export function earlyDrop(n: number, random: () => number): boolean {
+  if (n < PREAUTH.start) return false;
+  if (n >= PREAUTH.full) return true;
+  const p = PREAUTH.rate + ((1 - PREAUTH.rate) * (n - PREAUTH.start)) / (PREAUTH.full - PREAUTH.start);
+  return random() < p;
 }
 
 export interface ListenFailure {
@@ -42,8 +52,13 @@ export interface Gateway {
 }
 
 const DEFAULTS = GatewaySettings.parse({});
-/** Connections still authenticating, at most (like sshd's MaxStartups): a flood waits its turn. */
-const MAX_UNAUTHENTICATED = 64;
+/**
+ * Connections still authenticating, like sshd's MaxStartups 16:30:64: from 16 on, new ones are
+ * dropped at random (30 %, rising to 100 % at 64), so a flood cannot hold every slot.
+ */
+export const PREAUTH = { start: 16, rate: 0.3, full: 64, perSource: 8 } as const;
+/** The client's SSH version line must arrive within this (RFC 4253 4.2: the first thing sent). */
+export const VERSION_TIMEOUT_MS = 10_000;
 /** Refused non-"none" attempts one connection may make before it is closed. */
 const MAX_ATTEMPTS_PER_CONNECTION = 20;
 const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
@@ -83,6 +98,8 @@ export function startGateway(opts: GatewayOptions): Gateway {
 
   /** Per TCP connection until it authenticates: its slot among the unauthenticated, its timer. */
   const pending = new WeakMap<Socket, () => void>();
+  const unauthenticatedBySource = new Map<string, number>();
+  const random = opts.random ?? Math.random;
 
   /** The TCP layer: refuse what is over a limit before any cryptography is spent on it. */
   function onSocket(socket: Socket) {
@@ -100,16 +117,32 @@ export function startGateway(opts: GatewayOptions): Gateway {
       return;
     }
     refusalLogged.delete(ip);
-    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+    const fromSource = unauthenticatedBySource.get(ip) ?? 0;
+    const dropped = fromSource >= PREAUTH.perSource ? 'from this address' : earlyDrop(unauthenticated, random) ? 'in all' : undefined;
+    if (dropped) {
       if (floodLoggedAt === undefined || now() - floodLoggedAt > 60_000) {
         floodLoggedAt = now();
-        log.warn({ source: ip, limit: MAX_UNAUTHENTICATED }, 'Refusing SSH connections: too many are still authenticating');
+        log.warn({ source: ip, fromSource, unauthenticated, limits: PREAUTH }, `Refusing SSH connections: too many are still authenticating ${dropped}`);
       }
       socket.destroy();
       return;
     }
     sockets.add(socket);
     unauthenticated++;
+    unauthenticatedBySource.set(ip, fromSource + 1);
+    // The version line comes first and is short: a client that does not send it is cut off soon.
+    let versionSeen = '';
+    const versionTimer = setTimeout(() => {
+      log.info({ source: ip, ms: VERSION_TIMEOUT_MS }, 'Closed an SSH connection that sent no version line in time');
+      socket.destroy();
+    }, VERSION_TIMEOUT_MS);
+    const onVersionData = (chunk: Buffer) => {
+      versionSeen = (versionSeen + chunk.subarray(0, 256).toString('latin1')).slice(-512);
+      if (!versionSeen.includes('\n')) return;
+      clearTimeout(versionTimer);
+      socket.off('data', onVersionData);
+    };
+    socket.on('data', onVersionData);
     // The whole way to a login (version exchange, key exchange, authentication) has one limit.
     const seconds = settings().authTimeoutSec;
     const timer = setTimeout(() => {
@@ -121,12 +154,17 @@ export function startGateway(opts: GatewayOptions): Gateway {
       if (!waiting) return;
       waiting = false;
       unauthenticated--;
+      const left = (unauthenticatedBySource.get(ip) ?? 1) - 1;
+      if (left > 0) unauthenticatedBySource.set(ip, left);
+      else unauthenticatedBySource.delete(ip);
       clearTimeout(timer);
+      clearTimeout(versionTimer);
     };
     pending.set(socket, authenticated);
     socket.once('close', () => {
       sockets.delete(socket);
       authenticated();
+      clearTimeout(versionTimer);
     });
     ssh.injectSocket(socket);
   }

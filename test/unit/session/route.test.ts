@@ -78,6 +78,6 @@ describe('session/frames', () => {
     header.writeUInt8(FRAME.stdin, 0);
     header.writeUInt32BE(64 * 1024 * 1024, 1);
     decoder.push(header);
-    expect(errors).toEqual(['frame of 67108864 bytes is over the 4194304-byte limit']);
+    expect(errors).toEqual(['first frame of 67108864 bytes is over the 4194304-byte limit']);
   });
 });

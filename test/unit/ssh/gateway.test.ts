@@ -476,3 +476,17 @@ describe('ssh/gateway', () => {
     expect((await exec(client, 'whoami')).stdout).toBe('core\n');
   });
 });
+
+describe('pre-authentication early drop (MaxStartups)', () => {
+  it('keeps every connection below the start, drops at random between, and all at full', async () => {
+    const { earlyDrop, PREAUTH } = await import('../../../src/ssh/gateway.js');
+    expect(earlyDrop(PREAUTH.start - 1, () => 0)).toBe(false);
+    expect(earlyDrop(PREAUTH.start, () => PREAUTH.rate - 0.01)).toBe(true);
+    expect(earlyDrop(PREAUTH.start, () => PREAUTH.rate + 0.01)).toBe(false);
+    expect(earlyDrop(PREAUTH.full, () => 0.999)).toBe(true);
+    // Halfway, the chance is halfway between the rate and 1.
+    const mid = (PREAUTH.start + PREAUTH.full) / 2;
+    expect(earlyDrop(mid, () => (PREAUTH.rate + 1) / 2 - 0.01)).toBe(true);
+    expect(earlyDrop(mid, () => (PREAUTH.rate + 1) / 2 + 0.01)).toBe(false);
+  });
+});

@@ -1,8 +1,8 @@
 // Build contexts: a local directory packed into the tar stream the engine's /build expects,
 // filtered by `.dockerignore` like the Docker CLI does, and a guard for paths inside a source.
 
-import { createReadStream } from 'node:fs';
-import { lstat, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
@@ -65,14 +65,47 @@ export async function resolveInside(root: string, relativePath: string): Promise
   }
 }
 
-async function readIgnoreFile(root: string): Promise<string[]> {
+/** A .dockerignore larger than this is refused (real ones are a few hundred bytes). */
+export const MAX_IGNORE_FILE = 1024 * 1024;
+
+/**
+ * Opens a file of a build source for reading: never through a symlink, never blocking (a FIFO
+ * would hang the converge loop), and only when it is a regular file. The source is untrusted.
+ */
+export async function openRegularFile(path: string): Promise<FileHandle> {
+  let handle: FileHandle;
   try {
-    return parseDockerignore(await readFile(join(root, '.dockerignore'), 'utf8'));
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SkiffError('SOURCE_INVALID', `${path} is a symlink; build sources must hold it as a regular file`);
+    throw err;
+  }
+  const info = await handle.stat();
+  if (!info.isFile()) {
+    await handle.close();
+    throw new SkiffError('SOURCE_INVALID', `${path} is not a regular file (a FIFO, device or socket cannot be part of a build)`);
+  }
+  return handle;
+}
+
+async function readIgnoreFile(root: string): Promise<string[]> {
+  const path = join(root, '.dockerignore');
+  let handle: FileHandle;
+  try {
+    handle = await openRegularFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new SkiffError('SOURCE_INVALID', `cannot read ${join(root, '.dockerignore')}: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    if (err instanceof SkiffError) throw err;
+    throw new SkiffError('SOURCE_INVALID', `cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size > MAX_IGNORE_FILE) throw new SkiffError('SOURCE_INVALID', `${path} is ${size} bytes, over the ${MAX_IGNORE_FILE}-byte limit for a .dockerignore`);
+    const buffer = Buffer.alloc(size);
+    const { bytesRead } = await handle.read(buffer, 0, size, 0);
+    return parseDockerignore(buffer.subarray(0, bytesRead).toString('utf8'));
+  } finally {
+    await handle.close();
   }
 }
 
@@ -227,8 +260,9 @@ async function addFile(
 
   let written = 0;
   if (size > 0) {
-    // Read at most the size announced in the header; a file that shrinks is an error below.
-    const input = createReadStream(full, { start: 0, end: size - 1 });
+    // Read at most the size announced in the header; a file that shrinks is an error below. It
+    // was a regular file when listed; opened without following links it must still be one.
+    const input = (await openRegularFile(full)).createReadStream({ start: 0, end: size - 1 });
     try {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         if (isStopped()) return;

@@ -160,6 +160,23 @@ export interface ExtractOptions {
   log?: BuildSourceLog | undefined;
   /** Names the archive in messages; default "archive". */
   label?: string | undefined;
+  /** Limits on what an archive may take; defaults ARCHIVE_LIMITS. */
+  limits?: Partial<ArchiveLimits> | undefined;
+}
+
+export interface ArchiveLimits {
+  /** Compressed bytes read (downloaded). */
+  compressedBytes: number;
+  /** File bytes written once unpacked: a gzip bomb stops here, not when the disk is full. */
+  unpackedBytes: number;
+  entries: number;
+}
+
+/** Far above any build context, far below a persist partition. */
+export const ARCHIVE_LIMITS: ArchiveLimits = { compressedBytes: 1024 ** 3, unpackedBytes: 4 * 1024 ** 3, entries: 200_000 };
+
+function overLimit(label: string, what: string, limit: number): SkiffError {
+  return new SkiffError('SOURCE_INVALID', `archive ${label} is refused: ${what} over the limit of ${limit.toLocaleString('en-US')}`);
 }
 
 function hostile(label: string, name: string, why: string): SkiffError {
@@ -193,8 +210,12 @@ const MODE_MASK = 0o777;
 export async function extractTarGz(input: NodeJS.ReadableStream, dest: string, options: ExtractOptions = {}): Promise<void> {
   const label = options.label ?? 'archive';
   const root = await realpath(dest);
+  const limits = { ...ARCHIVE_LIMITS, ...options.limits };
   const gunzip = createGunzip();
   const extract = tar.extract();
+  const budget = { bytes: limits.unpackedBytes, label, limit: limits.unpackedBytes };
+  let compressed = 0;
+  let entries = 0;
   const symlinks: string[] = [];
   const directories = new Map<string, { mode: number; mtime: Date }>();
 
@@ -205,12 +226,17 @@ export async function extractTarGz(input: NodeJS.ReadableStream, dest: string, o
   if (options.signal?.aborted === true) onAbort();
 
   input.on('error', (err: Error) => gunzip.destroy(err));
+  input.on('data', (chunk: Buffer) => {
+    compressed += chunk.length;
+    if (compressed > limits.compressedBytes) extract.destroy(overLimit(label, 'its compressed size is', limits.compressedBytes));
+  });
   gunzip.on('error', (err) => extract.destroy(wrapStreamError(label, err)));
   input.pipe(gunzip).pipe(extract as unknown as NodeJS.WritableStream);
 
   try {
     for await (const entry of extract) {
-      await writeEntry(entry, root, label, symlinks, directories, options.log);
+      if (++entries > limits.entries) throw overLimit(label, 'its number of entries is', limits.entries);
+      await writeEntry(entry, root, label, symlinks, directories, options.log, budget);
     }
   } catch (err) {
     throw wrapStreamError(label, err);
@@ -268,6 +294,7 @@ async function writeEntry(
   symlinks: string[],
   directories: Map<string, { mode: number; mtime: Date }>,
   log: BuildSourceLog | undefined,
+  budget: { bytes: number; label: string; limit: number },
 ): Promise<void> {
   const header = entry.header;
   const name = header.name;
@@ -304,7 +331,11 @@ async function writeEntry(
       // O_EXCL: never open through something that appeared at this path meanwhile.
       const handle = await open(target, 'wx', 0o600);
       try {
-        for await (const chunk of entry as AsyncIterable<Uint8Array>) await handle.write(chunk);
+        for await (const chunk of entry as AsyncIterable<Uint8Array>) {
+          budget.bytes -= chunk.length;
+          if (budget.bytes < 0) throw overLimit(budget.label, 'its unpacked size is', budget.limit);
+          await handle.write(chunk);
+        }
         await handle.chmod(mode);
         await handle.utimes(mtime, mtime);
       } finally {

@@ -242,3 +242,19 @@ describe('config/load hostile input', () => {
     ]);
   });
 });
+
+describe('aliases', () => {
+  it('resolves each alias to the last anchor of that name before it', async () => {
+    const { parseYamlTree } = await import('../../../src/config/yaml-tree.js');
+    const r = parseYamlTree('a: &x 1\nb: *x\nc: &x 2\nd: *x\n', 'f.yaml');
+    expect(r.data).toEqual({ a: 1, b: 1, c: 2, d: 2 });
+  });
+
+  it('reads 20,000 aliases in one pass (each used to walk the whole document: minutes of a frozen daemon)', async () => {
+    const { parseYamlTree } = await import('../../../src/config/yaml-tree.js');
+    const text = `x: &a "v"\nl:\n${'  - *a\n'.repeat(20_000)}`;
+    const r = parseYamlTree(text, 'f.yaml');
+    expect(r.diagnostics).toEqual([]);
+    expect((r.data as { l: string[] }).l).toHaveLength(20_000);
+  });
+});

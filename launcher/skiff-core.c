@@ -12,10 +12,13 @@
  *     shell. The launcher always sets it, so an inherited value never gets through.
  *   - The arguments follow the bundle's path unchanged, so none of them can become a Node.js
  *     option.
- *   - Variables that change how Node.js, libuv, OpenSSL or the dynamic loader behave (NODE_*,
- *     UV_*, OPENSSL_*, LD_*) are removed; the rest of the environment is passed on. A user's environment (sshd's AcceptEnv,
- *     ~/.ssh/environment) must not change how the login shell runs: NODE_OPTIONS=--inspect would
- *     open a debugger port anyone on the machine can connect to, --require would run other code.
+ *   - For anyone but root, only an allowlist of variables reaches node (the terminal, locale and
+ *     SSH ones the session passes on, and the user's identity); PATH is always fixed. A user's
+ *     environment (sshd's AcceptEnv, ~/.ssh/environment) must not change how the login shell
+ *     runs: NODE_OPTIONS=--inspect would open a debugger port, GCONV_PATH or LOCPATH would load
+ *     other code into glibc, SKIFF_CORE_RUN_DIR would point it elsewhere. Root (the daemon, an
+ *     administrator) keeps its environment less what changes how Node.js, libuv, OpenSSL or the
+ *     dynamic loader behave (NODE_*, UV_*, OPENSSL_*, LD_*, GCONV_PATH, LOCPATH, GLIBC_TUNABLES).
  *   - node replaces this process (execve), so the PID systemd and sshd know is node's.
  *
  * Paths are fixed when compiling (see the Makefile): SKIFF_CORE_NODE, SKIFF_CORE_BUNDLE.
@@ -37,17 +40,50 @@
 
 extern char **environ;
 
+#define FIXED_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Variables a non-root caller may pass on, by exact name or (ending in '_') by prefix. */
+static const char *const allowed[] = {
+	"TERM", "COLORTERM", "LANG", "LANGUAGE", "LC_", "TZ", "NO_COLOR", "HOME", "USER",
+	"LOGNAME", "SHELL", "MAIL", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY",
+	"SSH_ORIGINAL_COMMAND", NULL,
+};
+
+/* Prefixes never passed on, whoever calls: they change how node or glibc run. */
+static const char *const never[] = {
+	"NODE_", "UV_", "OPENSSL_", "LD_", "GCONV_PATH=", "LOCPATH=", "GLIBC_TUNABLES=",
+	"PATH=", ARGV0_VAR "=", NULL,
+};
+
 static int has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Whether an environment entry ("NAME=value") is left out of node's environment. */
-static int dropped(const char *entry)
+/* Whether "NAME=value" has the name `name` ("X" matches X=..., "X_" matches X_anything=...). */
+static int named(const char *entry, const char *name)
 {
-	return has_prefix(entry, "NODE_") || has_prefix(entry, "UV_") ||
-	       has_prefix(entry, "OPENSSL_") || has_prefix(entry, "LD_") ||
-	       has_prefix(entry, ARGV0_VAR "=");
+	size_t len = strlen(name);
+
+	if (strncmp(entry, name, len) != 0)
+		return 0;
+	return name[len - 1] == '_' ? strchr(entry + len, '=') != NULL : entry[len] == '=';
+}
+
+/* Whether an environment entry ("NAME=value") reaches node. */
+static int kept(const char *entry, int root)
+{
+	const char *const *p;
+
+	for (p = never; *p != NULL; p++)
+		if (has_prefix(entry, *p))
+			return 0;
+	if (root)
+		return 1;
+	for (p = allowed; *p != NULL; p++)
+		if (named(entry, *p))
+			return 1;
+	return 0;
 }
 
 static void *xcalloc(size_t n, size_t size)
@@ -69,11 +105,14 @@ int main(int argc, char **argv)
 	char *argv0_entry;
 	int i;
 
+	int root = getuid() == 0;
+
 	for (e = environ; e != NULL && *e != NULL; e++)
 		count++;
-	env = xcalloc(count + 2, sizeof(*env));
+	env = xcalloc(count + 3, sizeof(*env));
+	env[n++] = FIXED_PATH;
 	for (e = environ; e != NULL && *e != NULL; e++)
-		if (!dropped(*e))
+		if (kept(*e, root))
 			env[n++] = *e;
 	argv0_entry = xcalloc(strlen(ARGV0_VAR "=") + strlen(argv0) + 1, 1);
 	strcpy(argv0_entry, ARGV0_VAR "=");

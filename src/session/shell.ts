@@ -2,6 +2,7 @@
 // connects to the daemon's socket for its user and relays the session; the daemon decides where
 // it goes. Loads nothing but Node's own modules and the frame format, so a login starts fast.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ export interface ShellOptions {
 }
 
 const DEFAULT_RUN_DIR = '/run/skiff-core';
+/** By absolute path: the login shell never looks a program up in a PATH its user could set. */
+const STTY = ['/bin/stty', '/usr/bin/stty'].find((p) => existsSync(p)) ?? '/bin/stty';
 
 export async function runLoginShell(options: ShellOptions): Promise<number> {
   const user = sessionUser(options.env);
@@ -83,7 +86,7 @@ function relay(socket: Socket, options: ShellOptions): Promise<number> {
       clearInterval(parentWatch);
       if (tty) {
         stdin.setRawMode(false);
-        spawnSync('stty', ['opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+        spawnSync(STTY, ['opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
       }
       stdin.pause();
       resolve(code);
@@ -93,7 +96,7 @@ function relay(socket: Socket, options: ShellOptions): Promise<number> {
       stdin.setRawMode(true);
       // libuv's raw mode keeps output processing (ONLCR): the container's terminal already
       // turned \n into \r\n, so a second translation here would send \r\r\n.
-      spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+      spawnSync(STTY, ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
     }
     // sshd's session process is our parent: when the client goes away without a terminal (no
     // SIGHUP), it exits and we are reparented. End the session then, so the daemon kills its processes.

@@ -1,0 +1,77 @@
+// The compiled launcher (launcher/skiff-core.c): built here with -Wall -Wextra -Werror against a
+// stand-in "node" that prints the environment it was given, run as an unprivileged user and as
+// root.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const SOURCE = fileURLToPath(new URL('../../../launcher/skiff-core.c', import.meta.url));
+const FIXED_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const HOSTILE = {
+  NODE_OPTIONS: '--inspect=0.0.0.0:9229',
+  GCONV_PATH: '/tmp/evil',
+  LOCPATH: '/tmp/evil',
+  GLIBC_TUNABLES: 'glibc.malloc.check=3',
+  LD_PRELOAD: '/tmp/evil.so',
+  PATH: '/tmp/evil:/usr/bin',
+  SKIFF_CORE_RUN_DIR: '/tmp/elsewhere',
+  SKIFF_CORE_ARGV0: 'forged',
+  RANDOM_THING: 'x',
+};
+const FRIENDLY = { TERM: 'xterm-256color', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', SSH_CONNECTION: '1 2 3 4', HOME: '/home/u' };
+
+let dir: string;
+let launcher: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'skt-launcher-'));
+  await chmod(dir, 0o755);
+  await writeFile(join(dir, 'fake-node'), '#!/bin/sh\n# argv: BUNDLE ARGS...\necho "args: $*"\nexec /usr/bin/env -0\n', { mode: 0o755 });
+  await writeFile(join(dir, 'bundle.mjs'), '', { mode: 0o644 });
+  launcher = join(dir, 'skiff-core');
+  execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-std=c99', `-DSKIFF_CORE_NODE="${join(dir, 'fake-node')}"`, `-DSKIFF_CORE_BUNDLE="${join(dir, 'bundle.mjs')}"`, '-o', launcher, SOURCE]);
+  await chmod(launcher, 0o755);
+});
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function launch(asRoot: boolean, argv0: string, args: string[]): { args: string; env: Record<string, string> } {
+  const cmd = asRoot ? launcher : 'setpriv';
+  const argv = asRoot ? args : ['--reuid=65534', '--regid=65534', '--clear-groups', launcher, ...args];
+  const r = spawnSync(cmd, argv, { env: { ...HOSTILE, ...FRIENDLY, DOCKER_HOST: 'unix:///x.sock' }, argv0: asRoot ? argv0 : undefined, encoding: 'buffer' });
+  const out = r.stdout.toString();
+  const newline = out.indexOf('\n');
+  const env = Object.fromEntries(
+    out
+      .slice(newline + 1)
+      .split('\0')
+      .filter(Boolean)
+      .map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
+  return { args: out.slice(0, newline), env };
+}
+
+describe('launcher', () => {
+  it('passes only the allowlist and a fixed PATH to node for a user', () => {
+    const r = launch(false, 'skiff-core', ['-c', 'echo hi']);
+    expect(r.args).toBe(`args: ${join(dir, 'bundle.mjs')} -c echo hi`);
+    for (const [k, v] of Object.entries(FRIENDLY)) expect(r.env[k]).toBe(v);
+    expect(`PATH=${r.env.PATH}`).toBe(FIXED_PATH);
+    for (const k of ['NODE_OPTIONS', 'GCONV_PATH', 'LOCPATH', 'GLIBC_TUNABLES', 'LD_PRELOAD', 'SKIFF_CORE_RUN_DIR', 'RANDOM_THING', 'DOCKER_HOST']) expect(r.env[k]).toBeUndefined();
+    // The argv[0] it was started with, never an inherited value.
+    expect(r.env.SKIFF_CORE_ARGV0).toBe(launcher);
+  });
+
+  it('keeps root\'s environment but for what changes how node or glibc run', () => {
+    const r = launch(true, '-skiff-core', []);
+    expect(r.env.SKIFF_CORE_ARGV0).toBe('-skiff-core');
+    expect(r.env.SKIFF_CORE_RUN_DIR).toBe('/tmp/elsewhere');
+    expect(r.env.DOCKER_HOST).toBe('unix:///x.sock');
+    expect(r.env.RANDOM_THING).toBe('x');
+    expect(`PATH=${r.env.PATH}`).toBe(FIXED_PATH);
+    for (const k of ['NODE_OPTIONS', 'GCONV_PATH', 'LOCPATH', 'GLIBC_TUNABLES', 'LD_PRELOAD']) expect(r.env[k]).toBeUndefined();
+  });
+});

@@ -10,7 +10,7 @@ import type { ProgressEvent } from '../reconcile/events.js';
 import { isManaged } from '../reconcile/labels.js';
 import { probeSystemd } from '../reconcile/apply-container.js';
 import { runsSystemd } from '../reconcile/plan.js';
-import { killTree } from '../session/kill-tree.js';
+import { killTree, signalInContainer } from '../session/kill-tree.js';
 import { runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
 import { routeFor, SFTP_SERVER_PATHS, type Route } from '../session/route.js';
 import { createWarmExecs } from '../session/warm-exec.js';
@@ -157,7 +157,8 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
     warm,
     awaitContainer,
     resolveUser,
-    killTree: (pid) => killTree(pid),
+    killTree: (pid, containerId) => killTree(pid, containerId),
+    signal: (pid, containerId, signal) => signalInContainer(pid, containerId, signal),
     attached(container, delta) {
       attachedCount.set(container, Math.max(0, (attachedCount.get(container) ?? 0) + delta));
     },

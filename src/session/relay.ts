@@ -39,7 +39,9 @@ export interface SessionDeps {
   awaitContainer(name: string, onLine: (line: string) => void, signal: AbortSignal): Promise<string>;
   resolveUser(containerId: string, route: Route): Promise<ResolvedUser>;
   /** Ends the exec's process and everything it started (the engine has no API for it). */
-  killTree(pid: number): Promise<void>;
+  killTree(pid: number, containerId: string): Promise<void>;
+  /** Sends a signal to the exec's process, if it is still in that container. Never throws. */
+  signal?(pid: number, containerId: string, signal: NodeJS.Signals): Promise<void>;
   /** Sessions attached per container: the daemon holds back replacing a container in use. */
   attached?(container: string, delta: 1 | -1): void;
   /** Waiting execs that take commands without starting a process (see warm-exec.ts). */
@@ -68,7 +70,7 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
   deps.attached?.(route.container, 1);
   try {
     io.started();
-    return await relay(deps, session, hello.tty, io);
+    return await relay(deps, session, containerId, hello.tty, io);
   } finally {
     deps.attached?.(route.container, -1);
   }
@@ -77,7 +79,7 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
 /** What a client may send to the session's process (as OpenSSH's RFC 4254 names them). */
 const FORWARDED_SIGNALS = new Set(['HUP', 'INT', 'QUIT', 'TERM', 'KILL', 'USR1', 'USR2', 'ALRM']);
 
-async function relay(deps: SessionDeps, session: ExecSession, tty: boolean, io: SessionIo): Promise<ExitInfo> {
+async function relay(deps: SessionDeps, session: ExecSession, containerId: string, tty: boolean, io: SessionIo): Promise<ExitInfo> {
   const { stream } = session;
   io.onResize((cols, rows) => {
     session.resize(cols, rows).catch((err: unknown) => deps.log.debug({ err: errorMessage(err) }, 'Resize failed'));
@@ -85,12 +87,10 @@ async function relay(deps: SessionDeps, session: ExecSession, tty: boolean, io: 
 
   io.onSignal?.((name) => {
     if (!FORWARDED_SIGNALS.has(name)) return;
-    void session.inspect().then(
-      (state) => {
-        if (state.running && state.pid > 0) process.kill(state.pid, `SIG${name}` as NodeJS.Signals);
-      },
-      () => undefined,
-    );
+    void session
+      .inspect()
+      .then((state) => (state.running && state.pid > 0 ? deps.signal?.(state.pid, containerId, `SIG${name}` as NodeJS.Signals) : undefined))
+      .catch(() => undefined);
   });
 
   // Input: pipe() carries backpressure, and ending it half-closes the engine connection, which
@@ -130,7 +130,7 @@ async function relay(deps: SessionDeps, session: ExecSession, tty: boolean, io: 
   if (outcome === 'client-gone') {
     // The client hung up: nothing may keep running in its name.
     const state = await session.inspect().catch(() => undefined);
-    if (state?.running && state.pid > 0) await deps.killTree(state.pid);
+    if (state?.running && state.pid > 0) await deps.killTree(state.pid, containerId);
     stream.destroy();
     return { code: 255 };
   }

@@ -7,6 +7,7 @@ import { errorMessage, SkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExitInfo, Hello } from './frames.js';
 import { execPlan, type Route } from './route.js';
+import { terminalSafeLine } from './terminal-safe.js';
 import type { WarmExecs } from './warm-exec.js';
 
 export interface SessionIo {
@@ -49,7 +50,7 @@ export interface SessionDeps {
 }
 
 export async function runSession(deps: SessionDeps, route: Route, hello: Hello, io: SessionIo): Promise<ExitInfo> {
-  const containerId = await deps.awaitContainer(route.container, (line) => io.progress(line), io.closed);
+  const containerId = await deps.awaitContainer(route.container, (line) => io.progress(terminalSafeLine(line)), io.closed);
   const resolved = await deps.resolveUser(containerId, route);
   const plan = execPlan(route, resolved, { command: hello.command, env: hello.env });
   if ('error' in plan) throw new SkiffError('SESSION_REFUSED', plan.error);

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { errorMessage, isSkiffError } from '../errors.js';
+import { terminalSafe } from './terminal-safe.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
 import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_FRAME, MAX_HELLO, parseJson, type Hello } from './frames.js';
@@ -229,7 +230,7 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
     } catch (err) {
       if (!closed.signal.aborted) {
         if (!isSkiffError(err)) log.error({ user, err }, 'Session failed');
-        fail(errorMessage(err));
+        fail(terminalSafe(errorMessage(err)));
       }
     }
   }

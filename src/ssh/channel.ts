@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Hello } from '../session/frames.js';
 import type { SessionIo } from '../session/relay.js';
 import { allowedEnv } from '../session/route.js';
+import { terminalSafe } from '../session/terminal-safe.js';
 import type { SessionHandler } from '../session/session-server.js';
 
 /** What the sftp subsystem asks the routing for: the container's own sftp-server. */
@@ -216,7 +217,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       if (!closed.signal.aborted && !finished) {
         if (!isSkiffError(err)) log.error({ user: ctx.user, err }, 'Session failed');
         await flushed(stdout, closed.signal);
-        notices.write(`${tty && progressShown ? '\r\n' : ''}skiff-core: ${errorMessage(err).replace(/\n/g, nl)}${nl}`);
+        notices.write(`${tty && progressShown ? '\r\n' : ''}skiff-core: ${terminalSafe(errorMessage(err)).replace(/\n/g, nl)}${nl}`);
       }
       await finish({ code: 1 });
     } finally {

@@ -238,3 +238,14 @@ export function closest(word: string, candidates: readonly string[]): string | u
   const limit = Math.max(2, Math.floor(word.length / 3));
   return bestScore <= limit ? best : undefined;
 }
+
+const MAX_HASH_ROUNDS = 500_000;
+
+/** A crypt(3) SHA-512 hash, the one scheme both the host's shadow file and the gateway check. */
+export function checkPasswordHash(hash: string): string | undefined {
+  const m = /^\$6\$(?:rounds=(\d+)\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/.exec(hash);
+  if (!m) return 'must be a SHA-512 crypt hash ("$6$SALT$HASH"); make one with: openssl passwd -6';
+  // Each login attempt costs this many rounds: a huge number would let anyone burn the CPU.
+  if (m[1] !== undefined && Number(m[1]) > MAX_HASH_ROUNDS) return `uses ${m[1]} rounds, more than ${MAX_HASH_ROUNDS}; make one with: openssl passwd -6`;
+  return undefined;
+}

@@ -113,6 +113,11 @@ export function crossCheck(data: Record<string, unknown>, file: string, locate: 
     if (auth.locked === true && typeof auth.password === 'string' && auth.password !== '') {
       report('warning', [...path, 'password'], 'is not used: the account is locked for password logins');
     }
+    if (typeof auth.passwordHash === 'string') {
+      if (typeof auth.password === 'string' && auth.password !== '') report('error', [...path, 'passwordHash'], 'and password are both set; keep one (passwordHash stores no plain text)');
+      if (auth.locked === true) report('warning', [...path, 'passwordHash'], 'is not used: the account is locked for password logins');
+      if (auth.allowEmptyPassword === true) report('warning', [...path, 'allowEmptyPassword'], 'has no effect: a password hash is set');
+    }
   }
   return out;
 }

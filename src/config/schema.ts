@@ -17,6 +17,7 @@ import {
   checkRestartPolicy,
   checkSourceSubpath,
   checkSshKey,
+  checkPasswordHash,
   checkStopSignal,
   checkTmpfsOptions,
   checkTmpfsPath,
@@ -154,7 +155,10 @@ export const UserAuth = z
   .object({
     copyRootKeys: flag('Also accept the keys in root\'s authorized_keys.'),
     sshKeys: list(formatted(checkSshKey), 'SSH public keys accepted for this user.'),
-    password: z.string().optional().meta({ description: 'Login password (plain text). Empty: a random one.' }),
+    password: z.string().optional().meta({ description: 'Login password (plain text; prefer passwordHash). Empty: a random one.' }),
+    passwordHash: formatted(checkPasswordHash)
+      .optional()
+      .meta({ description: 'Login password as a SHA-512 crypt hash (openssl passwd -6), so no plain text is stored.' }),
     allowEmptyPassword: flag('With an empty password, allow logging in without one.'),
     locked: flag('Disable password logins for this user.'),
   })

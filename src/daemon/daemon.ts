@@ -7,6 +7,7 @@ import { basename, dirname } from 'node:path';
 import { DEFAULT_CONFIG_TEXT } from '../config/default-config.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfigFile } from '../config/load.js';
+import { protectPlainPasswords } from '../config/secrets.js';
 import type { Config } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
 import { errorMessage, isSkiffError } from '../errors.js';
@@ -167,6 +168,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lastConfigError = '';
     for (const w of result.diagnostics) log.warn({ file: opts.configPath }, formatDiagnostic(w));
     config = result.config;
+    const exposed = await protectPlainPasswords(opts.configPath, config).catch((err: unknown) => {
+      log.error({ file: opts.configPath, err: errorMessage(err) }, 'The config holds plain-text passwords and others can read it; cannot change its mode');
+      return undefined;
+    });
+    if (exposed) log.warn({ file: opts.configPath, users: exposed }, 'The config holds plain-text passwords: made it readable by root only (auth.passwordHash stores none)');
     setSnapshot({ ...snapshot, config: { ...cfg, loadedAt: new Date().toISOString() } });
     log.info({ file: opts.configPath, containers: Object.keys(config.containers).length, users: Object.keys(config.users).length }, 'Config loaded');
     return { ok: true, errors: [] };
@@ -390,17 +396,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 /** First start on a device: the persist layout and a config to work from. */
 async function prepareLayout(opts: DaemonOptions, log: Logger): Promise<void> {
   const dir = dirname(opts.configPath);
-  await mkdir(dir, { recursive: true });
+  // The config may hold passwords: a directory made here is root's alone.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   await mkdir(opts.workDir, { recursive: true });
   const stale = await cleanStaleTemps(dir);
   if (stale.length) log.info({ files: stale }, 'Removed temp files left by an interrupted write');
   if (await exists(opts.configPath)) return;
   if (await exists(opts.defconfigPath)) {
     const text = await readFile(opts.defconfigPath);
-    await writeFileAtomic(opts.configPath, text, { exclusive: true }).catch(ignoreExists);
+    await writeFileAtomic(opts.configPath, text, { exclusive: true, mode: 0o600 }).catch(ignoreExists);
     log.info({ from: opts.defconfigPath, to: opts.configPath }, 'No config: installed the packaged default');
   } else {
-    await writeFileAtomic(opts.configPath, DEFAULT_CONFIG_TEXT, { exclusive: true }).catch(ignoreExists);
+    await writeFileAtomic(opts.configPath, DEFAULT_CONFIG_TEXT, { exclusive: true, mode: 0o600 }).catch(ignoreExists);
     log.info({ to: opts.configPath }, 'No config: wrote the built-in default');
   }
 }

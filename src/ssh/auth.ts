@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import ssh2, { type ParsedKey } from 'ssh2';
 import type { Config, User } from '../config/schema.js';
 import { combineKeys } from '../users/authorized-keys.js';
+import { verifySha512Crypt } from '../users/sha512-crypt.js';
 
 const { utils } = ssh2;
 
@@ -28,6 +29,8 @@ export interface Credentials {
   keys: ParsedKey[];
   /** A usable password: configured, non-empty, not locked. */
   password: string | undefined;
+  /** The same as a SHA-512 crypt hash (auth.passwordHash); it wins over `password`. */
+  passwordHash?: string | undefined;
   /** `password: ""` with `allowEmptyPassword` (and not locked): no secret is asked for. */
   open: boolean;
 }
@@ -54,9 +57,10 @@ export function credentialsFor(user: User, rootKeysText: string | undefined): Cr
     else keys.push(parsed);
   }
   const locked = auth?.locked ?? false;
-  const password = !locked && auth?.password ? auth.password : undefined;
-  const open = !locked && auth?.password === '' && (auth?.allowEmptyPassword ?? false);
-  return { credentials: { keys, password, open }, skipped };
+  const password = !locked && !auth?.passwordHash && auth?.password ? auth.password : undefined;
+  const passwordHash = !locked && auth?.passwordHash ? auth.passwordHash : undefined;
+  const open = !locked && !passwordHash && auth?.password === '' && (auth?.allowEmptyPassword ?? false);
+  return { credentials: { keys, password, passwordHash, open }, skipped };
 }
 
 /**
@@ -64,7 +68,7 @@ export function credentialsFor(user: User, rootKeysText: string | undefined): Cr
  * about, so a refusal does not tell whether the account exists or has a password.
  */
 export function advertisedMethods(config: Config | undefined): AuthMethod[] {
-  const anyPassword = Object.values(config?.users ?? {}).some((u) => !u.auth?.locked && Boolean(u.auth?.password));
+  const anyPassword = Object.values(config?.users ?? {}).some((u) => !u.auth?.locked && Boolean(u.auth?.password || u.auth?.passwordHash));
   return anyPassword ? ['publickey', 'password'] : ['publickey'];
 }
 
@@ -76,6 +80,7 @@ export function decide(request: AuthRequest, credentials: Credentials | undefine
       return credentials.open ? 'accept' : 'reject';
     case 'password':
       if (credentials.open && request.password === '') return 'accept';
+      if (credentials.passwordHash !== undefined) return verifySha512Crypt(request.password, credentials.passwordHash) === true ? 'accept' : 'reject';
       return credentials.password !== undefined && passwordMatches(credentials.password, request.password) ? 'accept' : 'reject';
     case 'publickey': {
       const key = findKey(credentials.keys, request.key.data);

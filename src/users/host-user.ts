@@ -93,6 +93,7 @@ export function describeHostUserChange(name: string, change: HostUserChange): st
     case 'password':
       return {
         password: `set the password of ${name} from the config`,
+        hash: `set the password of ${name} from the config's passwordHash`,
         random: `set a random password for ${name} (log in with an SSH key)`,
         empty: `emptied the password of ${name} (auth.allowEmptyPassword)`,
         disabled: `disabled password logins for ${name} (auth.locked; SSH keys still work)`,

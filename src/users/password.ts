@@ -31,6 +31,7 @@ export const RANDOM_SALT_MARK = 'skiff';
 
 export type PasswordPolicy =
   | { kind: 'password'; password: string }
+  | { kind: 'hash'; hash: string }
   | { kind: 'random' }
   | { kind: 'empty' }
   | { kind: 'disabled' };
@@ -38,7 +39,7 @@ export type PasswordPolicy =
 export type PasswordMode = PasswordPolicy['kind'];
 
 /** The auth fields the password depends on (the config's UserAuth fits). */
-export type PasswordAuth = Partial<Pick<UserAuth, 'password' | 'allowEmptyPassword' | 'locked'>>;
+export type PasswordAuth = Partial<Pick<UserAuth, 'password' | 'passwordHash' | 'allowEmptyPassword' | 'locked'>>;
 
 export function passwordPolicy(auth: PasswordAuth | undefined): { policy: PasswordPolicy; warnings: string[] } {
   const warnings: string[] = [];
@@ -47,6 +48,7 @@ export function passwordPolicy(auth: PasswordAuth | undefined): { policy: Passwo
     if (password !== '') warnings.push('auth.password is ignored because auth.locked is set');
     return { policy: { kind: 'disabled' }, warnings };
   }
+  if (auth?.passwordHash) return { policy: { kind: 'hash', hash: auth.passwordHash }, warnings };
   if (password !== '') {
     if (/[\n\r\0]/.test(password)) {
       throw new SkiffError('CONFIG_INVALID', 'auth.password must not contain a newline or NUL character');
@@ -90,6 +92,8 @@ export function planPassword(policy: PasswordPolicy, current: string | undefined
       return current !== undefined && verifySha512Crypt(policy.password, current) === true
         ? { kind: 'keep' }
         : { kind: 'set-hash', hash: hasher.hash(policy.password) };
+    case 'hash':
+      return current === policy.hash ? { kind: 'keep' } : { kind: 'set-hash', hash: policy.hash };
     case 'empty':
       return current === '' ? { kind: 'keep' } : { kind: 'clear' };
     case 'random':

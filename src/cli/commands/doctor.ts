@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { plainPasswordUsers, readableByOthers } from '../../config/secrets.js';
 import { loadConfigFile } from '../../config/load.js';
 import { connectControl } from '../../daemon/control-client.js';
 import { controlSocketPath } from '../../daemon/control-protocol.js';
@@ -53,6 +54,15 @@ Options:
       findings.push({ severity: 'error', setting: ctx.configPath, message: `has ${loaded.diagnostics.filter((d) => d.severity === 'error').length} error(s); run skiff-core config validate` });
     } else {
       ok.push(`config (${ctx.configPath})`);
+      const plain = plainPasswordUsers(loaded.config);
+      const mode = (await stat(ctx.configPath).catch(() => undefined))?.mode;
+      if (plain.length > 0 && mode !== undefined && readableByOthers(mode)) {
+        findings.push({
+          severity: 'warning',
+          setting: ctx.configPath,
+          message: `holds plain-text passwords (${plain.map((u) => `users.${u}.auth.password`).join(', ')}) and is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it (the daemon does when it loads it), or replace them with auth.passwordHash (openssl passwd -6)`,
+        });
+      }
       const launcher = launcherFrom(values.launcher, ctx.io.env);
       const passwd = (await readFile('/etc/passwd', 'utf8').catch(() => '')) ?? '';
       const groups = parseGroup((await readFile('/etc/group', 'utf8').catch(() => '')) ?? '');

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -143,5 +143,19 @@ describe('cli conventions', () => {
     const r = await run(['config', 'schema']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object' });
+  });
+});
+
+describe('cli doctor', () => {
+  it('warns when the config holds a plain-text password and others can read it', async () => {
+    const file = join(dir, 'config.yaml');
+    const yaml = 'containers:\n  core:\n    image: a:1\nusers:\n  skt-nobody-here:\n    container: core\n    auth:\n      password: hunter2\n';
+    await writeFile(file, yaml, { mode: 0o644 });
+    await chmod(file, 0o644);
+    const r = await run(['--config', file, 'doctor', '--sshd-config', join(dir, 'no-sshd'), '--run-dir', join(dir, 'run')], { DOCKER_HOST: `unix://${join(dir, 'no.sock')}` });
+    expect(r.stdout).toContain(`${file}: holds plain-text passwords (users.skt-nobody-here.auth.password) and is readable by others (mode 644): chmod 600 it`);
+    await chmod(file, 0o600);
+    const quiet = await run(['--config', file, 'doctor', '--sshd-config', join(dir, 'no-sshd'), '--run-dir', join(dir, 'run')], { DOCKER_HOST: `unix://${join(dir, 'no.sock')}` });
+    expect(quiet.stdout).not.toContain('plain-text passwords');
   });
 });

@@ -44,6 +44,12 @@ export const MAX_FRAME = 4 * 1024 * 1024;
  * Until a client has said who it is, it may not make the daemon hold more than this.
  */
 export const MAX_HELLO = 64 * 1024;
+/**
+ * What the daemon accepts from a login shell after the hello. The shell sends stdin as it reads
+ * it (at most 64 KiB at a time), so with the per-user connection cap a user can make the daemon
+ * hold a few MiB, not gigabytes.
+ */
+export const MAX_CLIENT_FRAME = 256 * 1024;
 
 export function encodeHeader(type: FrameType, length: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER);

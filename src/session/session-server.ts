@@ -9,7 +9,7 @@ import { errorMessage, isSkiffError } from '../errors.js';
 import { terminalSafe } from './terminal-safe.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
-import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_FRAME, MAX_HELLO, parseJson, type Hello } from './frames.js';
+import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_CLIENT_FRAME, MAX_HELLO, parseJson, type Hello } from './frames.js';
 import type { SessionIo } from './relay.js';
 
 export const USERS_DIR = 'users';
@@ -171,7 +171,7 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
       }
     },
     (message) => refuse(message),
-    { maxFrame: (index) => (index === 0 ? MAX_HELLO : MAX_FRAME) },
+    { maxFrame: (index) => (index === 0 ? MAX_HELLO : MAX_CLIENT_FRAME) },
   );
   socket.on('data', (chunk: Buffer) => {
     try {

@@ -20,8 +20,8 @@ export interface DaemonPaths {
   workDir: string;
 }
 
-export async function startDaemonProcess(paths: DaemonPaths, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const args = ['--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.defconfig, '--work-dir', paths.workDir, '--log-level', 'debug'];
+export async function startDaemonProcess(paths: DaemonPaths, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<DaemonProcess> {
+  const args = ['--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.defconfig, '--work-dir', paths.workDir, '--log-level', 'debug', ...extraArgs];
   // lookup: the daemon only reads /etc/passwd; tests must never change this machine's accounts.
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', SKIFF_CORE_USERS: 'lookup', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';

@@ -76,26 +76,39 @@ describe.skipIf(integrationSkipReason())('hostile clients against the built daem
     return out;
   }
 
-  function gatewayLogin(command: string, localAddress = '127.0.0.1'): Promise<{ code: number | null; stdout: string; ms: number }> {
-    const t0 = performance.now();
+  /** An ssh2 client logged in to the gateway as the victim, from `localAddress`. */
+  function gatewayClient(localAddress = '127.0.0.1'): Promise<ssh2.Client> {
     return new Promise((resolve, reject) => {
       const client = new ssh2.Client();
       client.on('error', reject);
-      client.on('ready', () => {
-        client.exec(command, (err, channel) => {
-          if (err) return reject(err);
-          let stdout = '';
-          let code: number | null = null;
-          channel.on('data', (c: Buffer) => (stdout += c.toString()));
-          channel.on('exit', (c: number | null) => (code = c));
-          channel.on('close', () => {
-            client.end();
-            resolve({ code, stdout, ms: performance.now() - t0 });
-          });
-        });
-      });
+      client.on('ready', () => resolve(client));
       client.connect({ host: '127.0.0.1', port, username: VICTIM, privateKey, localAddress, readyTimeout: 30_000 });
     });
+  }
+
+  /** Runs `command` on a channel of `client`; `before` may send raw requests on it first. */
+  function gatewayExec(client: ssh2.Client, command: string, before?: (channelId: number) => void): Promise<{ code: number | null; stdout: string }> {
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, channel) => {
+        if (err) return reject(err);
+        before?.((channel as unknown as { outgoing: { id: number } }).outgoing.id);
+        let stdout = '';
+        let code: number | null = null;
+        channel.on('data', (c: Buffer) => (stdout += c.toString()));
+        channel.on('exit', (c: number | null) => (code = c));
+        channel.on('close', () => resolve({ code, stdout }));
+      });
+    });
+  }
+
+  async function gatewayLogin(command: string, localAddress = '127.0.0.1'): Promise<{ code: number | null; stdout: string; ms: number }> {
+    const t0 = performance.now();
+    const client = await gatewayClient(localAddress);
+    try {
+      return { ...(await gatewayExec(client, command)), ms: performance.now() - t0 };
+    } finally {
+      client.end();
+    }
   }
 
   beforeAll(async () => {
@@ -227,58 +240,28 @@ users:
 
   it('gateway: repeated and out-of-order channel requests end at most that channel', async () => {
     type Proto = { exec(id: number, cmd: string, reply: boolean): void; shell(id: number, reply: boolean): void; subsystem(id: number, name: string, reply: boolean): void; pty(id: number, rows: number, cols: number, h: number, w: number, term: string, modes: null, reply: boolean): void; env(id: number, k: string, v: string, reply: boolean): void; windowChange(id: number, rows: number, cols: number, h: number, w: number): void; signal(id: number, name: string): void };
-    const result = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
-      const client = new ssh2.Client();
-      client.on('error', reject);
-      client.on('ready', () => {
-        client.exec('sleep 1; echo first', (err, channel) => {
-          if (err) return reject(err);
-          const proto = (client as unknown as { _protocol: Proto })._protocol;
-          const id = (channel as unknown as { outgoing: { id: number } }).outgoing.id;
-          // A second exec, a shell and a subsystem on the same channel, then requests that belong
-          // before the command: a pty, env, an absurd window size, a signal it does not forward.
-          proto.exec(id, 'echo second', true);
-          proto.shell(id, true);
-          proto.subsystem(id, 'sftp', true);
-          proto.pty(id, 24, 80, 0, 0, 'xterm', null, true);
-          proto.env(id, 'LANG', 'C', true);
-          proto.windowChange(id, 0xffffffff, 0xffffffff, 0, 0);
-          proto.signal(id, 'SEGV'); // not one a session forwards
-          let stdout = '';
-          let code: number | null = null;
-          channel.on('data', (c: Buffer) => (stdout += c.toString()));
-          channel.on('exit', (c: number | null) => (code = c));
-          channel.on('close', () => {
-            client.end();
-            resolve({ stdout, code });
-          });
-        });
+    const client = await gatewayClient();
+    const proto = (client as unknown as { _protocol: Proto })._protocol;
+    try {
+      // A second exec, a shell and a subsystem on the same channel, then requests that belong
+      // before the command: a pty, env, an absurd window size, a signal it does not forward.
+      const result = await gatewayExec(client, 'sleep 1; echo first', (id) => {
+        proto.exec(id, 'echo second', true);
+        proto.shell(id, true);
+        proto.subsystem(id, 'sftp', true);
+        proto.pty(id, 24, 80, 0, 0, 'xterm', null, true);
+        proto.env(id, 'LANG', 'C', true);
+        proto.windowChange(id, 0xffffffff, 0xffffffff, 0, 0);
+        proto.signal(id, 'SEGV');
       });
-      client.connect({ host: '127.0.0.1', port, username: VICTIM, privateKey, readyTimeout: 30_000 });
-    });
-    expect(result).toEqual({ stdout: 'first\n', code: 0 });
-    // Requests before any command: a window change and a signal with nothing running.
-    const early = await new Promise<string>((resolve, reject) => {
-      const client = new ssh2.Client();
-      client.on('error', reject);
-      client.on('ready', () => {
-        const proto = (client as unknown as { _protocol: Proto })._protocol;
-        client.exec('echo later', (err, channel) => {
-          if (err) return reject(err);
-          let out = '';
-          channel.on('data', (c: Buffer) => (out += c.toString()));
-          channel.on('close', () => {
-            client.end();
-            resolve(out);
-          });
-        });
-        const id = 0;
-        proto.windowChange(id, 10, 10, 0, 0);
-        proto.signal(id, 'KILL');
-      });
-      client.connect({ host: '127.0.0.1', port, username: VICTIM, privateKey, readyTimeout: 30_000 });
-    });
-    expect(early).toBe('later\n');
+      expect(result).toEqual({ stdout: 'first\n', code: 0 });
+      // Requests on a channel before its command: a window change and a signal, nothing running.
+      proto.windowChange(0, 10, 10, 0, 0);
+      proto.signal(0, 'KILL');
+      expect(await gatewayExec(client, 'echo later')).toEqual({ stdout: 'later\n', code: 0 });
+    } finally {
+      client.end();
+    }
     expect(daemon.logs()).toContain('Refused a second session request on one channel');
     await checkpoint('gateway: channel requests', 9);
   }, 120_000);

@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import { configSchema } from './commands/config-schema.js';
 import { configValidate } from './commands/config-validate.js';
 import { defconfig } from './commands/defconfig.js';
+import { snapshots } from './commands/snapshots.js';
 import { adopt, setup } from './commands/setup.js';
 import { configPathFrom, type Context } from './context.js';
 import { EXIT, writeLine, type Io } from './io.js';
@@ -13,7 +14,7 @@ import { doctor } from './commands/doctor.js';
 import { reload, status } from './commands/status.js';
 
 
-export const COMMANDS: readonly Command[] = [daemon, status, reload, setup, adopt, doctor, configValidate, configSchema, defconfig];
+export const COMMANDS: readonly Command[] = [daemon, status, reload, setup, adopt, doctor, configValidate, configSchema, defconfig, snapshots];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length));

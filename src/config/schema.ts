@@ -205,6 +205,19 @@ export const Gateway = z
   .meta({ description: 'Built-in SSH server (an addition to the original format): users log in with their keys without host accounts.' });
 export type Gateway = z.infer<typeof Gateway>;
 
+export const Storage = z
+  .object({
+    keepSnapshots: z
+      .int()
+      .min(1)
+      .default(3)
+      .meta({ description: 'Snapshots kept per container (each config change that recreates a container makes one); older ones are removed.' }),
+  })
+  .strict()
+  .meta({ description: 'How much of the engine\'s disk skiff-core may use (an addition to the original format).' });
+export type Storage = z.infer<typeof Storage>;
+export const DEFAULT_STORAGE: Storage = Storage.parse({});
+
 export const Config = z
   .object({
     containers: keyedRecord(checkContainerName, Container)
@@ -213,6 +226,7 @@ export const Config = z
     users: keyedRecord(checkLoginName, User).default({}).meta({ description: 'Host users, by login name.' }),
     images: keyedRecord(checkImageRef, Image).default({}).meta({ description: 'Images, by exact name:tag.' }),
     gateway: Gateway.optional(),
+    storage: Storage.optional(),
   })
   .strict()
   .meta({ title: 'skiff-core configuration' });

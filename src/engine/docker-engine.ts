@@ -187,6 +187,7 @@ function parseImage(raw: unknown): ImageInfo {
     repoTags: strArr(image['RepoTags']).filter((t) => t !== '<none>:<none>'),
     repoDigests: strArr(image['RepoDigests']).filter((d) => d !== '<none>@<none>'),
     labels: strRecord(isRecord(image['Config']) ? image['Config']['Labels'] : image['Labels']),
+    size: num(image['Size']),
     created:
       typeof created === 'number'
         ? new Date(created * 1000).toISOString()

@@ -38,6 +38,8 @@ export interface ImageInfo {
   labels: Record<string, string>;
   /** Creation time, ISO 8601. */
   created: string;
+  /** Bytes (all layers), as the engine reports it. */
+  size: number;
 }
 
 export interface ImageFilter {

@@ -86,6 +86,18 @@ async function startOrExplain(engine: Engine, id: string, name: string, signal?:
   }
 }
 
+/** How long a replacement must stay up before the container it replaces is removed. */
+export const STAYS_UP_MS = 1500;
+
+async function confirmStaysUp(deps: ContainerDeps, id: string, name: string, signal?: AbortSignal): Promise<void> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  await sleep(STAYS_UP_MS, signal);
+  const info = await deps.engine.inspectContainer(id, signal ? { signal } : {});
+  if (info?.state.running) return;
+  const how = info ? `exited with code ${info.state.exitCode}${info.state.error ? ` (${info.state.error})` : ''}` : 'was removed';
+  throw new SkiffError('CONTAINER_START_FAILED', `container ${name} stopped right after it started: ${how}${await logTail(deps.engine, id)}`);
+}
+
 async function logTail(engine: Engine, id: string): Promise<string> {
   const logs = await engine.containerLogs(id, { tail: LOG_TAIL }).catch(() => '');
   const trimmed = logs.trimEnd();
@@ -134,15 +146,25 @@ async function replace(
       ...(step.fromSnapshot ? { image: snapshot } : {}),
     });
     newId = await engine.createContainer(step.name, body, call);
-    if (step.start) await startOrExplain(engine, newId, step.name, options.signal);
+    if (step.start) {
+      await startOrExplain(engine, newId, step.name, options.signal);
+      // A start the engine accepts can still be a process that dies at once (its init starts
+      // but the program does not exist): the old container stays until the new one stays up.
+      await confirmStaysUp(deps, newId, step.name, options.signal);
+    }
   } catch (err) {
-    // Put the old container back as it was; the snapshot stays for inspection.
+    // Put the old container back as it was. It holds the files, so the snapshot is dropped: the
+    // daemon retries a failing change, and each attempt must not leave an image behind.
     if (newId) await engine.removeContainer(newId, { force: true }).catch(() => undefined);
-    await engine.renameContainer(step.id, step.name).catch(() => undefined);
+    const restored = await engine.renameContainer(step.id, step.name).then(
+      () => true,
+      () => false,
+    );
     if (wasRunning) await engine.startContainer(step.id).catch(() => undefined);
+    if (restored) await engine.removeImage(snapshot).catch(() => undefined);
     throw new SkiffError(
       (err as SkiffError).code ?? 'ENGINE_ERROR',
-      `${errorMessage(err)}\nthe previous container was put back; snapshot ${snapshot} keeps its files`,
+      `${errorMessage(err)}\n${restored ? 'the previous container was put back, with its files' : `the previous container could not be put back: it is ${parkedName}, and snapshot ${snapshot} keeps its files`}`,
       { cause: err },
     );
   }

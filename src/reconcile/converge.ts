@@ -1,13 +1,14 @@
 // One pass that makes the engine match the config: images first, each container once its image
 // is settled, independent work in parallel. It reports every outcome instead of stopping at the
 // first failure, so one broken image never blocks an unrelated container.
-import type { Config, Image } from '../config/schema.js';
+import { DEFAULT_STORAGE, type Config, type Image } from '../config/schema.js';
 import type { ContainerInfo, Engine, ImageInfo } from '../engine/engine.js';
 import { normalizeImageRef } from '../engine/image-ref.js';
 import { errorMessage, isSkiffError } from '../errors.js';
 import { applyContainerStep, type ContainerDeps } from './apply-container.js';
 import type { OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX } from './labels.js';
+import { pruneSnapshots } from './snapshots.js';
 import { obtainImage } from './obtain-image.js';
 import { planContainer, planImage } from './plan.js';
 
@@ -75,7 +76,7 @@ export async function converge(config: Config, deps: ConvergeDeps, options: Conv
         // A container that already exists keeps running on what it has.
         return { name, status: 'blocked' as const, message: `${message}: ${errorMessage(err)}` };
       }
-      return convergeContainer(deps, name, desired, image, options);
+      return convergeContainer(deps, name, desired, image, options, config.storage?.keepSnapshots ?? DEFAULT_STORAGE.keepSnapshots);
     }),
   );
 
@@ -123,6 +124,7 @@ async function convergeContainer(
   desired: Config['containers'][string],
   image: ImageInfo | undefined,
   options: ConvergeOptions,
+  keepSnapshots: number,
 ): Promise<ConvergeReport['containers'][number]> {
   try {
     const container = await recoverInterrupted(deps.engine, name, options);
@@ -143,6 +145,14 @@ async function convergeContainer(
       if (status === 'unchanged') status = outcome.status;
       if ('message' in outcome && outcome.message) messages.push(outcome.message);
       if (outcome.status === 'foreign' || outcome.status === 'pending') return { name, status: outcome.status, message: outcome.message };
+    }
+    if (status === 'replaced') {
+      // Only after the replacement has succeeded: until then the newest snapshot is the way back.
+      const pruned = await pruneSnapshots(deps.engine, name, keepSnapshots, options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
+        messages.push(`old snapshots not pruned: ${errorMessage(err)}`);
+        return [];
+      });
+      if (pruned.length) messages.push(`removed ${pruned.length} old snapshot${pruned.length > 1 ? 's' : ''} (storage.keepSnapshots: ${keepSnapshots})`);
     }
     return { name, status, ...(messages.length ? { message: messages.join('; ') } : {}) };
   } catch (err) {

@@ -22,11 +22,12 @@ export const LABEL = {
 /** The old container waits under NAME + this + STAMP while its replacement starts. */
 export const PARKED_SUFFIX = '-replaced-';
 
-/** Repository of snapshot images: `skiff-core-snapshot/NAME:YYYYMMDD-HHMMSS`. */
+/** Repository of snapshot images: `skiff-core-snapshot/NAME:YYYYMMDD-HHMMSS-mmm` (UTC). */
 export const SNAPSHOT_REPO_PREFIX = 'skiff-core-snapshot/';
 
 export function snapshotRef(container: string, at: Date): { repo: string; tag: string } {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  // Milliseconds too: two edits in one second must not make one snapshot take the other's name.
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').slice(0, 19);
   return { repo: `${SNAPSHOT_REPO_PREFIX}${container.toLowerCase()}`, tag: stamp };
 }
 

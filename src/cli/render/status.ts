@@ -24,7 +24,7 @@ function clock(iso: string | undefined): string {
   return iso ? new Date(iso).toISOString().slice(11, 19) : '-';
 }
 
-function table(header: string[], rows: string[][], paintCell: (row: string[], col: number, text: string) => string): string[] {
+export function table(header: string[], rows: string[][], paintCell: (row: string[], col: number, text: string) => string): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').split('\n')[0]!.length)));
   const out = [header.map((h, i) => (i === header.length - 1 ? h : h.padEnd(widths[i]!))).join('  ')];
   for (const row of rows) {

@@ -29,7 +29,7 @@ interface BuildCall {
 }
 
 function imageInfo(id: string, repoTags: string[]): ImageInfo {
-  return { id, repoTags, repoDigests: [], labels: {}, created: '2024-01-01T00:00:00Z' };
+  return { id, repoTags, repoDigests: [], labels: {}, created: '2024-01-01T00:00:00Z', size: 0 };
 }
 
 function cancelledBy(signal: AbortSignal | undefined, what: string): Promise<never> {

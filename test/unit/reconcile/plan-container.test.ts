@@ -5,7 +5,7 @@ import { containerSpec } from '../../../src/reconcile/container-spec.js';
 import { LABEL } from '../../../src/reconcile/labels.js';
 import { planContainer, runsSystemd } from '../../../src/reconcile/plan.js';
 
-const image: ImageInfo = { id: 'sha256:base', repoTags: ['x:1'], repoDigests: [], labels: {}, created: '' };
+const image: ImageInfo = { id: 'sha256:base', repoTags: ['x:1'], repoDigests: [], labels: {}, created: '', size: 0 };
 const desired = Container.parse({ image: 'x:1', startAfterCreate: true, entrypoint: ['/lib/systemd/systemd'] });
 
 function observed(overrides: { labels?: Record<string, string>; running?: boolean } = {}): ContainerInfo {

@@ -5,7 +5,7 @@ import { planImage } from '../../../src/reconcile/plan.js';
 
 const REF = 'skiffos/x:latest';
 const SOURCE = '/opt/skiff/coreenv/base';
-const PRESENT: ImageInfo = { id: 'sha256:present', repoTags: [REF], repoDigests: [], labels: {}, created: '' };
+const PRESENT: ImageInfo = { id: 'sha256:present', repoTags: [REF], repoDigests: [], labels: {}, created: '', size: 0 };
 
 /** A config as the loader produces it (defaults applied by the schema). */
 function config(raw: unknown): Image {

@@ -1,9 +1,15 @@
 // Bundles the CLI into one ESM file so a device needs only `node` and this file.
+//
+//   node scripts/build.mjs [--with-fault-bundle]
+//
+// --with-fault-bundle also writes dist/skiff-core-faults.mjs, the same program with its fault
+// points live (src/faults.ts): SKIFF_CORE_FAULT=NAME kills it at that point. Only the tests use
+// it; in dist/skiff-core.mjs the points compile to nothing.
 import { build } from 'esbuild';
 import { readFile, chmod } from 'node:fs/promises';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
-const outfile = new URL('../dist/skiff-core.mjs', import.meta.url).pathname;
+const withFaults = process.argv.includes('--with-fault-bundle');
 
 const common = {
   bundle: true,
@@ -11,7 +17,7 @@ const common = {
   target: 'node20',
   // ssh2 probes for optional native addons; a device must not need a compiler.
   external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
-  define: { SKIFF_CORE_VERSION: JSON.stringify(pkg.version) },
+  define: { SKIFF_CORE_VERSION: JSON.stringify(pkg.version), SKIFF_CORE_FAULTS: 'false' },
   legalComments: 'none',
   // Smaller means a faster start: Node reads and pre-parses the whole file every time.
   minify: true,
@@ -19,39 +25,45 @@ const common = {
   logLevel: 'warning',
 };
 
-// Stage 1: the full CLI as CommonJS text. It is embedded as a string in stage 2 and compiled
-// only when a command needs it: V8 skips over a string literal far faster than it pre-parses
-// 1.4 MB of code, and a login (the hot path) never needs the CLI.
-const cli = await build({
-  ...common,
-  entryPoints: [new URL('../src/cli/main-entry.ts', import.meta.url).pathname],
-  format: 'cjs',
-  write: false,
-  plugins: [rawText(), unusedBuildKit()],
-});
-const cliCode = cli.outputFiles[0].text;
+async function bundle(outfile, faults) {
+  const options = { ...common, define: { ...common.define, SKIFF_CORE_FAULTS: String(faults) } };
+  // Stage 1: the full CLI as CommonJS text. It is embedded as a string in stage 2 and compiled
+  // only when a command needs it: V8 skips over a string literal far faster than it pre-parses
+  // 1.4 MB of code, and a login (the hot path) never needs the CLI.
+  const cli = await build({
+    ...options,
+    entryPoints: [new URL('../src/cli/main-entry.ts', import.meta.url).pathname],
+    format: 'cjs',
+    write: false,
+    plugins: [rawText(), unusedBuildKit()],
+  });
+  const cliCode = cli.outputFiles[0].text;
 
-// Stage 2: the executable: the login-shell client, plus the embedded CLI.
-await build({
-  ...common,
-  entryPoints: [new URL('../src/cli/bin.ts', import.meta.url).pathname],
-  outfile,
-  format: 'esm',
-  banner: {
-    js: [
-      '#!/usr/bin/env node',
-      // Bundled CommonJS dependencies use require, __filename and __dirname; give ESM those.
-      "import { createRequire as __skiffCreateRequire } from 'node:module';",
-      "import { fileURLToPath as __skiffFileURLToPath } from 'node:url';",
-      "import { dirname as __skiffDirname } from 'node:path';",
-      'const require = __skiffCreateRequire(import.meta.url);',
-      'const __filename = __skiffFileURLToPath(import.meta.url);',
-      'const __dirname = __skiffDirname(__filename);',
-    ].join('\n'),
-  },
-  plugins: [embeddedCli(cliCode)],
-});
-await chmod(outfile, 0o755);
+  // Stage 2: the executable: the login-shell client, plus the embedded CLI.
+  await build({
+    ...options,
+    entryPoints: [new URL('../src/cli/bin.ts', import.meta.url).pathname],
+    outfile,
+    format: 'esm',
+    banner: {
+      js: [
+        '#!/usr/bin/env node',
+        // Bundled CommonJS dependencies use require, __filename and __dirname; give ESM those.
+        "import { createRequire as __skiffCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __skiffFileURLToPath } from 'node:url';",
+        "import { dirname as __skiffDirname } from 'node:path';",
+        'const require = __skiffCreateRequire(import.meta.url);',
+        'const __filename = __skiffFileURLToPath(import.meta.url);',
+        'const __dirname = __skiffDirname(__filename);',
+      ].join('\n'),
+    },
+    plugins: [embeddedCli(cliCode)],
+  });
+  await chmod(outfile, 0o755);
+}
+
+await bundle(new URL('../dist/skiff-core.mjs', import.meta.url).pathname, false);
+if (withFaults) await bundle(new URL('../dist/skiff-core-faults.mjs', import.meta.url).pathname, true);
 
 // `import text from './file?raw'`, the same convention vitest understands.
 function rawText() {

@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG_TEXT } from '../config/default-config.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { loadConfigFile } from '../config/load.js';
 import { protectPlainPasswords } from '../config/secrets.js';
+import { faultPoint } from '../faults.js';
 import type { Config } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
 import { errorMessage, isSkiffError } from '../errors.js';
@@ -405,6 +406,7 @@ async function prepareLayout(opts: DaemonOptions, log: Logger): Promise<void> {
   if (await exists(opts.defconfigPath)) {
     const text = await readFile(opts.defconfigPath);
     await writeFileAtomic(opts.configPath, text, { exclusive: true, mode: 0o600 }).catch(ignoreExists);
+    faultPoint('config-written');
     log.info({ from: opts.defconfigPath, to: opts.configPath }, 'No config: installed the packaged default');
   } else {
     await writeFileAtomic(opts.configPath, DEFAULT_CONFIG_TEXT, { exclusive: true, mode: 0o600 }).catch(ignoreExists);

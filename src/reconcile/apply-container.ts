@@ -1,6 +1,7 @@
 // Executors for container steps: the only place converging changes containers.
 import type { Engine } from '../engine/engine.js';
 import { errorMessage, isNotFound, SkiffError } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import { labelledBody } from './container-spec.js';
 import type { ContainerPhase, OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX, snapshotRef } from './labels.js';
@@ -41,9 +42,11 @@ export async function applyContainerStep(
     case 'create-container': {
       emit('creating');
       const id = await engine.createContainer(step.name, labelledBody(step.name, step.spec, { baseImageId: step.baseImageId }), options);
+      faultPoint('created');
       if (step.start) {
         emit('starting');
         await startOrExplain(engine, id, step.name, options.signal);
+        faultPoint('started');
       }
       return { status: 'created' };
     }
@@ -66,8 +69,11 @@ export async function applyContainerStep(
       emit('pending', message);
       return { status: 'pending', message };
     }
-    case 'wait-ready':
-      return waitReady(deps, step, emit, options);
+    case 'wait-ready': {
+      const outcome = await waitReady(deps, step, emit, options);
+      faultPoint('ready');
+      return outcome;
+    }
     default: {
       const unknown: never = step;
       throw new Error(`no executor for step ${JSON.stringify(unknown)}`);
@@ -132,12 +138,14 @@ async function replace(
     ...(step.fromSnapshot ? { configFrom: step.baseImageId } : {}),
     ...call,
   });
+  faultPoint('snapshot-committed');
 
   emit('replacing', describeReason(step.reason));
   const wasRunning = old.state.running || old.state.restarting;
   const parkedName = `${step.name}${PARKED_SUFFIX}${snap.tag}`;
   if (wasRunning) await engine.stopContainer(step.id, { timeoutSec: STOP_TIMEOUT_SEC, ...call });
   await engine.renameContainer(step.id, parkedName, call);
+  faultPoint('parked');
 
   let newId: string | undefined;
   try {
@@ -146,8 +154,10 @@ async function replace(
       ...(step.fromSnapshot ? { image: snapshot } : {}),
     });
     newId = await engine.createContainer(step.name, body, call);
+    faultPoint('replacement-created');
     if (step.start) {
       await startOrExplain(engine, newId, step.name, options.signal);
+      faultPoint('replacement-started');
       // A start the engine accepts can still be a process that dies at once (its init starts
       // but the program does not exist): the old container stays until the new one stays up.
       await confirmStaysUp(deps, newId, step.name, options.signal);
@@ -171,6 +181,7 @@ async function replace(
   await engine.removeContainer(step.id, { force: true }).catch((err: unknown) => {
     if (!isNotFound(err)) throw err;
   });
+  faultPoint('parked-removed');
   const how = step.fromSnapshot ? `recreated from snapshot ${snapshot}` : `recreated from the new image; old files kept in snapshot ${snapshot}`;
   return { status: 'replaced', message: `${describeReason(step.reason)}: ${how}`, snapshot };
 }

@@ -9,6 +9,7 @@ import { applyContainerStep, type ContainerDeps } from './apply-container.js';
 import type { OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX } from './labels.js';
 import { pruneSnapshots } from './snapshots.js';
+import { faultPoint } from '../faults.js';
 import { obtainImage } from './obtain-image.js';
 import { planContainer, planImage } from './plan.js';
 
@@ -152,6 +153,7 @@ async function convergeContainer(
         messages.push(`old snapshots not pruned: ${errorMessage(err)}`);
         return [];
       });
+      faultPoint('snapshots-pruned');
       if (pruned.length) messages.push(`removed ${pruned.length} old snapshot${pruned.length > 1 ? 's' : ''} (storage.keepSnapshots: ${keepSnapshots})`);
     }
     return { name, status, ...(messages.length ? { message: messages.join('; ') } : {}) };

@@ -6,3 +6,5 @@ declare module '*?raw' {
 
 /** Replaced by the bundler with package.json's version. */
 declare const SKIFF_CORE_VERSION: string | undefined;
+/** `true` only in the tests' fault bundle (scripts/build.mjs --with-fault-bundle). */
+declare const SKIFF_CORE_FAULTS: boolean | undefined;

@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'USER_TOOLS_MISSING'
   | 'USER_COMMAND_FAILED'
   | 'USER_REFUSED'
-  | 'CONTAINER_USER_FAILED';
+  | 'CONTAINER_USER_FAILED'
+  | 'DISK_LOW';
 
 export class SkiffError extends Error {
   readonly code: ErrorCode;

@@ -249,3 +249,11 @@ export function checkPasswordHash(hash: string): string | undefined {
   if (m[1] !== undefined && Number(m[1]) > MAX_HASH_ROUNDS) return `uses ${m[1]} rounds, more than ${MAX_HASH_ROUNDS}; make one with: openssl passwd -6`;
   return undefined;
 }
+
+/** `500MB`, `2GB`, `10%`: how much of the engine's disk must stay free. */
+export function checkFreeSpace(spec: string): string | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|%)$/i.exec(spec.trim());
+  if (!m) return 'must be a size like "500MB" or "2GB", or a share like "10%"';
+  if (m[2] === '%' && Number(m[1]) >= 100) return 'must be a share below 100%';
+  return undefined;
+}

@@ -18,6 +18,7 @@ import {
   checkSourceSubpath,
   checkSshKey,
   checkPasswordHash,
+  checkFreeSpace,
   checkStopSignal,
   checkTmpfsOptions,
   checkTmpfsPath,
@@ -212,6 +213,9 @@ export const Storage = z
       .min(1)
       .default(3)
       .meta({ description: 'Snapshots kept per container (each config change that recreates a container makes one); older ones are removed.' }),
+    minFree: formatted(checkFreeSpace)
+      .default('1GB')
+      .meta({ description: 'Free space the engine\'s data root must keep ("500MB", "2GB" or "10%"): below it no pull, build or snapshot starts.' }),
   })
   .strict()
   .meta({ description: 'How much of the engine\'s disk skiff-core may use (an addition to the original format).' });

@@ -715,6 +715,11 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     });
   }
 
+  async function dataRoot(opts: CallOptions = {}): Promise<string | undefined> {
+    const info = rec(await sendJson({ op: 'info', method: 'GET', path: '/info', signal: opts.signal }));
+    return optStr(info['DockerRootDir']);
+  }
+
   async function commitContainer(id: string, opts: CommitOptions): Promise<string> {
     const raw = rec(
       await sendJson({
@@ -894,6 +899,7 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     removeContainer,
     renameContainer,
     commitContainer,
+    dataRoot,
     containerLogs,
     execRun,
     events,

@@ -320,6 +320,8 @@ export interface Engine {
   /** `volumes` also removes the container's anonymous volumes. */
   removeContainer(id: string, options?: CallOptions & { force?: boolean; volumes?: boolean }): Promise<void>;
   renameContainer(id: string, newName: string, options?: CallOptions): Promise<void>;
+  /** Where the engine keeps images and containers (`GET /info`, DockerRootDir), when it says. */
+  dataRoot(options?: CallOptions): Promise<string | undefined>;
   /** Commits the container's filesystem as `repo:tag`; returns the new image id. */
   commitContainer(id: string, options: CommitOptions): Promise<string>;
   /** The last `tail` lines of the container's log (all when omitted), stdout and stderr interleaved. */

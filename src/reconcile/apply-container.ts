@@ -1,5 +1,6 @@
 // Executors for container steps: the only place converging changes containers.
 import type { Engine } from '../engine/engine.js';
+import type { SpaceGuard } from './disk-space.js';
 import { errorMessage, isNotFound, SkiffError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { labelledBody } from './container-spec.js';
@@ -11,6 +12,8 @@ export interface ContainerDeps {
   engine: Engine;
   now?: () => Date;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Throws DISK_LOW when there is no room for a snapshot (see disk-space.ts). */
+  ensureSpace?: SpaceGuard;
 }
 
 export interface ContainerApplyOptions {
@@ -126,6 +129,8 @@ async function replace(
   const old = await engine.inspectContainer(step.id, call);
   if (!old) throw new SkiffError('ENGINE_NOT_FOUND', `container ${step.name} disappeared while being replaced`);
 
+  // Nothing is touched when the snapshot would not fit: the container keeps running as it is.
+  await deps.ensureSpace?.(`a snapshot of ${step.name}`);
   emit('snapshotting', `saving the container's files as a snapshot before ${describeReason(step.reason)}`);
   const snap = snapshotRef(step.name, now);
   const snapshot = `${snap.repo}:${snap.tag}`;

@@ -8,6 +8,7 @@ import { errorMessage, isSkiffError } from '../errors.js';
 import { applyContainerStep, type ContainerDeps } from './apply-container.js';
 import type { OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX } from './labels.js';
+import { spaceGuard } from './disk-space.js';
 import { pruneSnapshots } from './snapshots.js';
 import { faultPoint } from '../faults.js';
 import { obtainImage } from './obtain-image.js';
@@ -44,6 +45,8 @@ export async function converge(config: Config, deps: ConvergeDeps, options: Conv
   // Fails fast with ENGINE_UNREACHABLE: nothing below can succeed without the engine.
   await deps.engine.ping(options.signal ? { signal: options.signal } : {});
 
+  // One guard per pass: the engine's data root is looked up once, and only if something needs room.
+  deps = { ...deps, ensureSpace: deps.ensureSpace ?? spaceGuard(deps.engine, config.storage?.minFree ?? DEFAULT_STORAGE.minFree) };
   const wanted = wantedImages(config);
   const images = new Map<string, Promise<ImageInfo>>();
   const imageReport: ConvergeReport['images'] = [];

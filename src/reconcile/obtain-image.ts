@@ -13,6 +13,7 @@ import { sameImageRef } from '../engine/image-ref.js';
 import { SkiffError, errorMessage, isSkiffError } from '../errors.js';
 import type { ImageEvent, OnProgress } from './events.js';
 import type { ImageAttempt, ObtainImageStep } from './plan.js';
+import type { SpaceGuard } from './disk-space.js';
 
 /** The engine calls obtaining an image needs (a full Engine fits). */
 export type ImageEngine = Pick<Engine, 'pullImage' | 'tagImage' | 'inspectImage' | 'buildImage'>;
@@ -22,6 +23,8 @@ export interface ObtainImageDeps {
   /** Where git clones and unpacked archives go while building (removed afterwards). */
   workDir: string;
   log?: BuildSourceLog;
+  /** Throws DISK_LOW when there is no room for a pull or build (see disk-space.ts). */
+  ensureSpace?: SpaceGuard;
 }
 
 export interface ObtainImageOptions {
@@ -74,6 +77,21 @@ export async function obtainImage(
   const { signal } = options;
   const emit = (event: ImageEvent): void => options.onProgress?.(event);
   const failures: AttemptFailure[] = [];
+
+  if (step.attempts.length > 0 && deps.ensureSpace) {
+    try {
+      await deps.ensureSpace(`obtaining image ${ref}`);
+    } catch (err) {
+      // No attempt starts on a full disk; an image that is there is kept.
+      const present = step.present ? await deps.engine.inspectImage(ref, signal === undefined ? {} : { signal }) : undefined;
+      if (present) {
+        emit({ kind: 'image', ref, phase: 'ready', id: present.id, warning: `could not refresh ${ref}: ${errorMessage(err)}; keeping the image that is present` });
+        return present;
+      }
+      emit({ kind: 'image', ref, phase: 'failed', message: errorMessage(err) });
+      throw err;
+    }
+  }
 
   for (const attempt of step.attempts) {
     throwIfCancelled(ref, signal);

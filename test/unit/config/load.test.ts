@@ -142,7 +142,7 @@ describe('config/load', () => {
   // Each row: a document and the one error it must produce, with its place.
   it.each([
     ['unknown key with a hint', 'containers:\n  c1:\n    image: x\n    tmpfs: {}\n', 'c.yaml:4:5: containers.c1.tmpfs: unknown key "tmpfs"; did you mean "tmpFs"?'],
-    ['unknown key without a close match', 'users: {}\nfrobnicate: 1\n', 'c.yaml:2:1: frobnicate: unknown key "frobnicate" (known here: containers, users, images, gateway)'],
+    ['unknown key without a close match', 'users: {}\nfrobnicate: 1\n', 'c.yaml:2:1: frobnicate: unknown key "frobnicate" (known here: containers, users, images, gateway, storage)'],
     ['duplicate key with different values', 'containers:\n  c1:\n    image: x\n    image: y\n', 'c.yaml:4:5: containers.c1.image: "image" is written twice with different values; keep one (see also line 3:5)'],
     ['user naming a missing container', 'containers: {core: {image: x}}\nusers:\n  u:\n    container: cor\n', 'c.yaml:4:16: users.u.container: no container named "cor" in containers; did you mean "core"?'],
     ['missing required image', 'containers:\n  c1:\n    tty: true\n', 'c.yaml:2:3: containers.c1.image: missing required key "image"'],
@@ -230,7 +230,7 @@ describe('config/load hostile input', () => {
 
   it('keeps a __proto__ key as data and reports it as unknown', () => {
     const { errors } = problems('__proto__: {polluted: true}\n');
-    expect(errors).toEqual(['c.yaml:1:1: __proto__: unknown key "__proto__" (known here: containers, users, images, gateway)']);
+    expect(errors).toEqual(['c.yaml:1:1: __proto__: unknown key "__proto__" (known here: containers, users, images, gateway, storage)']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

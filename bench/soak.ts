@@ -53,15 +53,18 @@ storage:
   minFree: 100MB
 `;
 
-function login(user: string): Promise<boolean> {
+/** A login; undefined when it worked, else what it printed. */
+function login(user: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BUNDLE, '-c', 'echo ok'], { env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: join(dir, 'run'), SKIFF_CORE_SESSION_USER: user }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [BUNDLE, '-c', 'echo ok'], { env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: join(dir, 'run'), SKIFF_CORE_SESSION_USER: user }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve(code === 0 && out === 'ok\n');
+      resolve(code === 0 && out === 'ok\n' ? undefined : `${user}: exit ${code}, ${JSON.stringify(out)} ${err.trim().split('\n').slice(-2).join(' | ')}`);
     });
   });
 }
@@ -77,7 +80,9 @@ const slope = (points: [number, number][]) => {
 };
 
 let daemon: DaemonHandle | undefined;
-const counts = { edits: 0, logins: 0, loginFailures: 0, loginFailuresDuringRestart: 0, kills: 0, engineRestarts: 0, daemonErrors: 0 };
+const counts = { edits: 0, logins: 0, loginFailures: 0, loginFailuresDuringRestart: 0, loginFailuresAfterKill: 0, kills: 0, engineRestarts: 0, daemonErrors: 0 };
+const failures: string[] = [];
+let lastKill = 0;
 const samples: { min: number; rssMB: number; fds: number }[] = [];
 try {
   startEngine();
@@ -115,15 +120,20 @@ try {
       try {
         docker('kill', 'skt-soak-b');
         counts.kills++;
+        lastKill = Date.now();
       } catch {
         // the engine may be restarting
       }
     } else {
-      const ok = await login(i % 2 ? 'root' : 'daemon');
+      const user = i % 2 ? 'root' : 'daemon';
+      const failed = await login(user);
       counts.logins++;
-      if (!ok) {
+      if (failed) {
+        // The loop kills the container of `daemon` on purpose: a login into it right then may end.
         if (restarting) counts.loginFailuresDuringRestart++;
+        else if (user === 'daemon' && Date.now() - lastKill < 10_000) counts.loginFailuresAfterKill++;
         else counts.loginFailures++;
+        if (failures.length < 20) failures.push(`${((Date.now() - started) / 60_000).toFixed(1)} min: ${failed}`);
       }
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -138,6 +148,7 @@ try {
     fds: { first: samples[0]?.fds, last: samples.at(-1)?.fds, max: Math.max(...samples.map((s) => s.fds)), slopeSecondHalfPerHour: +(slope(half.map((s) => [s.min / 60, s.fds])) || 0).toFixed(1) },
   };
   console.log(`soak summary: ${JSON.stringify(summary, null, 2)}`);
+  if (failures.length) console.log(`failed logins:\n  ${failures.join('\n  ')}`);
 } finally {
   await daemon?.stop().catch(() => undefined);
   try {

@@ -225,6 +225,7 @@ function parseContainer(raw: unknown): ContainerInfo {
       status: str(state['Status']),
       running: bool(state['Running']),
       restarting: bool(state['Restarting']),
+      paused: bool(state['Paused']),
       exitCode: num(state['ExitCode']),
       startedAt: time(state['StartedAt']),
       finishedAt: time(state['FinishedAt']),
@@ -715,6 +716,15 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     });
   }
 
+  async function unpauseContainer(id: string, opts: CallOptions = {}): Promise<void> {
+    try {
+      await sendNoContent({ op: 'unpauseContainer', method: 'POST', path: containerPath(id, '/unpause'), signal: opts.signal, ids: { container: id } });
+    } catch (err) {
+      // "is not paused" is the state we want.
+      if (!(isSkiffError(err, 'ENGINE_CONFLICT') || /not paused/i.test(errorMessage(err)))) throw err;
+    }
+  }
+
   async function dataRoot(opts: CallOptions = {}): Promise<string | undefined> {
     const info = rec(await sendJson({ op: 'info', method: 'GET', path: '/info', signal: opts.signal }));
     return optStr(info['DockerRootDir']);
@@ -900,6 +910,7 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     renameContainer,
     commitContainer,
     dataRoot,
+    unpauseContainer,
     containerLogs,
     execRun,
     events,

@@ -88,6 +88,8 @@ export interface ContainerState {
   status: string;
   running: boolean;
   restarting: boolean;
+  /** Frozen (docker pause, or a commit that was interrupted while it held the pause). */
+  paused: boolean;
   exitCode: number;
   /** ISO 8601; undefined when the container never started/finished. */
   startedAt: string | undefined;
@@ -320,6 +322,8 @@ export interface Engine {
   /** `volumes` also removes the container's anonymous volumes. */
   removeContainer(id: string, options?: CallOptions & { force?: boolean; volumes?: boolean }): Promise<void>;
   renameContainer(id: string, newName: string, options?: CallOptions): Promise<void>;
+  /** Resumes a paused container; one that is not paused is a success. */
+  unpauseContainer(id: string, options?: CallOptions): Promise<void>;
   /** Where the engine keeps images and containers (`GET /info`, DockerRootDir), when it says. */
   dataRoot(options?: CallOptions): Promise<string | undefined>;
   /** Commits the container's filesystem as `repo:tag`; returns the new image id. */

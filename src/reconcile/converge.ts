@@ -7,7 +7,7 @@ import { normalizeImageRef } from '../engine/image-ref.js';
 import { errorMessage, isSkiffError } from '../errors.js';
 import { applyContainerStep, type ContainerDeps } from './apply-container.js';
 import type { OnProgress } from './events.js';
-import { LABEL, PARKED_SUFFIX } from './labels.js';
+import { isManaged, LABEL, PARKED_SUFFIX } from './labels.js';
 import { spaceGuard } from './disk-space.js';
 import { pruneSnapshots } from './snapshots.js';
 import { faultPoint } from '../faults.js';
@@ -179,7 +179,14 @@ async function recoverInterrupted(
   options: ConvergeOptions,
 ): Promise<ContainerInfo | undefined> {
   const call = options.signal ? { signal: options.signal } : {};
-  const current = await engine.inspectContainer(name, call);
+  let current = await engine.inspectContainer(name, call);
+  // A snapshot commit pauses the container; an engine that died during it leaves it paused (and
+  // every login to it hanging). skiff-core pauses nothing else, so a paused container is resumed.
+  if (current?.state.paused && isManaged(current.labels)) {
+    await engine.unpauseContainer(current.id, call);
+    options.onProgress?.({ kind: 'container', name, phase: 'starting', message: 'resumed: it was left paused (by an interrupted snapshot, or docker pause)' });
+    current = await engine.inspectContainer(name, call);
+  }
   const parked = (await engine.listContainers({ all: true, labels: [`${LABEL.container}=${name}`], ...call }))
     .filter((c) => c.names.some((n) => n.startsWith(`${name}${PARKED_SUFFIX}`)))
     .sort((a, b) => (a.names[0] ?? '').localeCompare(b.names[0] ?? ''));

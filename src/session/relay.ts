@@ -71,10 +71,28 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
   deps.attached?.(route.container, 1);
   try {
     io.started();
-    return await relay(deps, session, containerId, hello.tty, io);
+    const exit = await relay(deps, session, containerId, hello.tty, io);
+    // Killed (SIGKILL or SIGTERM): if the container is going away under it (Docker stopping or
+    // restarting, the container stopped), say so rather than leave a bare exit status. The
+    // engine kills a container's execs before it stops the container: look for a moment.
+    if ((exit.code === 137 || exit.code === 143) && !io.closed.aborted) {
+      const why = await containerGoing(deps.engine, containerId, route.container);
+      if (why) io.stderr.write(`${hello.tty ? '\r\n' : ''}skiff-core: your session ended: ${why}${hello.tty ? '\r\n' : '\n'}`);
+    }
+    return exit;
   } finally {
     deps.attached?.(route.container, -1);
   }
+}
+
+/** Why the container is stopping within `withinMs`, or undefined if it stays up. */
+async function containerGoing(engine: Engine, id: string, name: string, withinMs = 1500): Promise<string | undefined> {
+  for (const deadline = Date.now() + withinMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const container = await engine.inspectContainer(id).catch(() => null);
+    if (container === null) return 'Docker is not answering (restarting?)';
+    if (!container?.state.running) return `container ${name} stopped`;
+  }
+  return undefined;
 }
 
 /** What a client may send to the session's process (as OpenSSH's RFC 4254 names them). */

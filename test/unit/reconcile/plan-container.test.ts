@@ -15,7 +15,7 @@ function observed(overrides: { labels?: Record<string, string>; running?: boolea
     name: 'core',
     imageId: 'sha256:base',
     created: '',
-    state: { status: 'running', running: overrides.running ?? true, restarting: false, exitCode: 0, startedAt: undefined, finishedAt: undefined, error: '', pid: 1, oomKilled: false },
+    state: { status: 'running', running: overrides.running ?? true, restarting: false, paused: false, exitCode: 0, startedAt: undefined, finishedAt: undefined, error: '', pid: 1, oomKilled: false },
     restartCount: 0,
     labels: overrides.labels ?? { [LABEL.managed]: 'true', [LABEL.specHash]: spec.hash, [LABEL.baseImageId]: 'sha256:base' },
     config: { image: 'x:1', env: [], user: '', tty: false, openStdin: false, workingDir: '', entrypoint: [], cmd: [], hostname: '', stopSignal: undefined, labels: {} },

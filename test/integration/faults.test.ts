@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPoint } from '../../src/faults.js';
 import { systemdContainer } from './helpers/configs.js';
 import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
-import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, execIn, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 
 const FAULT_BUNDLE = fileURLToPath(new URL('../../dist/skiff-core-faults.mjs', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../.test-results/faults.json', import.meta.url));
@@ -60,12 +60,7 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
     });
   }
 
-  async function exec(name: string, cmd: string): Promise<string> {
-    const e = await docker.getContainer(name).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true });
-    let out = '';
-    for await (const c of (await e.start({})) as unknown as AsyncIterable<Buffer>) out += c.subarray(8).toString();
-    return out;
-  }
+  const exec = (name: string, cmd: string) => execIn(docker, name, ['sh', '-c', cmd]);
 
   /** After the real daemon has converged: what the run left wrong. */
   async function inspect(name: string, paths: DaemonPaths, configText: string, marker: string | undefined): Promise<Omit<Row, 'point' | 'flow' | 'killed'>> {

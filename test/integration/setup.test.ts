@@ -3,27 +3,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createDockerEngine } from '../../src/engine/docker-engine.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { converge } from '../../src/reconcile/converge.js';
 import { runCli } from './helpers/cli.js';
-import { BUSYBOX_IMAGE, cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix } from './helpers/engine.js';
+import { BUSYBOX_IMAGE, cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, execIn, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix } from './helpers/engine.js';
 import { systemdContainer } from './helpers/configs.js';
 
 const CORE_CONTEXT = fileURLToPath(new URL('../fixtures/images/core', import.meta.url));
 
 
-async function exec(docker: Docker, name: string, cmd: string[]): Promise<string> {
-  const ex = await docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
-  const stream = await ex.start({ hijack: true, stdin: false, Tty: true });
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  await new Promise((r) => stream.on('end', r));
-  return Buffer.concat(chunks).toString().replace(/\r/g, '');
-}
+const exec = execIn;
 
 /** Every engine call that changes something, by method name. */
 function recording(engine: Engine): { engine: Engine; calls: string[] } {

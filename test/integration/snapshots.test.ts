@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
-import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix } from './helpers/engine.js';
+import { BUSYBOX_IMAGE, cleanupByPrefix, execIn, integrationSkipReason, testDocker, uniquePrefix } from './helpers/engine.js';
 
 describe.skipIf(integrationSkipReason())('snapshots (real engine)', () => {
   const docker = testDocker();
@@ -21,13 +21,7 @@ describe.skipIf(integrationSkipReason())('snapshots (real engine)', () => {
     await writeFile(configFile, yaml);
     return runCli(['--config', configFile, 'setup', '--work-dir', join(dir, 'work')]);
   };
-  const exec = async (cmd: string) => {
-    const e = await docker.getContainer(name).exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true });
-    const stream = await e.start({});
-    let out = '';
-    for await (const c of stream as unknown as AsyncIterable<Buffer>) out += c.subarray(8).toString();
-    return out;
-  };
+  const exec = (cmd: string) => execIn(docker, name, ['sh', '-c', cmd]);
   const snapshotsOf = async (): Promise<{ ref: string; id: string }[]> => JSON.parse((await runCli(['snapshots', name, '--json'])).stdout);
 
   beforeAll(async () => {

@@ -281,3 +281,13 @@ export async function runOnce(
     });
   }
 }
+
+/** Runs `cmd` in a container with a TTY (one stream, no stdout/stderr framing); returns its output. */
+export async function execIn(docker: Docker, name: string, cmd: string[]): Promise<string> {
+  const ex = await docker.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true });
+  const stream = await ex.start({ hijack: true, stdin: false, Tty: true });
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise((r) => stream.on('end', r));
+  return Buffer.concat(chunks).toString().replace(/\r/g, '');
+}

@@ -406,12 +406,12 @@ async function prepareLayout(opts: DaemonOptions, log: Logger): Promise<void> {
   if (await exists(opts.defconfigPath)) {
     const text = await readFile(opts.defconfigPath);
     await writeFileAtomic(opts.configPath, text, { exclusive: true, mode: 0o600 }).catch(ignoreExists);
-    faultPoint('config-written');
     log.info({ from: opts.defconfigPath, to: opts.configPath }, 'No config: installed the packaged default');
   } else {
     await writeFileAtomic(opts.configPath, DEFAULT_CONFIG_TEXT, { exclusive: true, mode: 0o600 }).catch(ignoreExists);
     log.info({ to: opts.configPath }, 'No config: wrote the built-in default');
   }
+  faultPoint('config-written');
 }
 
 function ignoreExists(err: NodeJS.ErrnoException): void {

@@ -1,9 +1,9 @@
 // Executors for container steps: the only place converging changes containers.
 import type { Engine } from '../engine/engine.js';
-import type { SpaceGuard } from './disk-space.js';
 import { errorMessage, isNotFound, SkiffError } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { labelledBody } from './container-spec.js';
+import type { SpaceGuard } from './disk-space.js';
 import type { ContainerPhase, OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX, snapshotRef } from './labels.js';
 import type { ContainerStep } from './plan.js';
@@ -99,8 +99,7 @@ async function startOrExplain(engine: Engine, id: string, name: string, signal?:
 export const STAYS_UP_MS = 1500;
 
 async function confirmStaysUp(deps: ContainerDeps, id: string, name: string, signal?: AbortSignal): Promise<void> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  await sleep(STAYS_UP_MS, signal);
+  await (deps.sleep ?? defaultSleep)(STAYS_UP_MS, signal);
   const info = await deps.engine.inspectContainer(id, signal ? { signal } : {});
   if (info?.state.running) return;
   const how = info ? `exited with code ${info.state.exitCode}${info.state.error ? ` (${info.state.error})` : ''}` : 'was removed';

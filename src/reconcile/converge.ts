@@ -5,14 +5,14 @@ import { DEFAULT_STORAGE, type Config, type Image } from '../config/schema.js';
 import type { ContainerInfo, Engine, ImageInfo } from '../engine/engine.js';
 import { normalizeImageRef } from '../engine/image-ref.js';
 import { errorMessage, isSkiffError } from '../errors.js';
+import { faultPoint } from '../faults.js';
 import { applyContainerStep, type ContainerDeps } from './apply-container.js';
+import { spaceGuard } from './disk-space.js';
 import type { OnProgress } from './events.js';
 import { isManaged, LABEL, PARKED_SUFFIX } from './labels.js';
-import { spaceGuard } from './disk-space.js';
-import { pruneSnapshots } from './snapshots.js';
-import { faultPoint } from '../faults.js';
 import { obtainImage } from './obtain-image.js';
 import { planContainer, planImage } from './plan.js';
+import { pruneSnapshots } from './snapshots.js';
 
 export interface ConvergeDeps extends ContainerDeps {
   engine: Engine;
@@ -45,8 +45,9 @@ export async function converge(config: Config, deps: ConvergeDeps, options: Conv
   // Fails fast with ENGINE_UNREACHABLE: nothing below can succeed without the engine.
   await deps.engine.ping(options.signal ? { signal: options.signal } : {});
 
+  const storage = config.storage ?? DEFAULT_STORAGE;
   // One guard per pass: the engine's data root is looked up once, and only if something needs room.
-  deps = { ...deps, ensureSpace: deps.ensureSpace ?? spaceGuard(deps.engine, config.storage?.minFree ?? DEFAULT_STORAGE.minFree) };
+  deps = { ...deps, ensureSpace: deps.ensureSpace ?? spaceGuard(deps.engine, storage.minFree) };
   const wanted = wantedImages(config);
   const images = new Map<string, Promise<ImageInfo>>();
   const imageReport: ConvergeReport['images'] = [];
@@ -80,7 +81,7 @@ export async function converge(config: Config, deps: ConvergeDeps, options: Conv
         // A container that already exists keeps running on what it has.
         return { name, status: 'blocked' as const, message: `${message}: ${errorMessage(err)}` };
       }
-      return convergeContainer(deps, name, desired, image, options, config.storage?.keepSnapshots ?? DEFAULT_STORAGE.keepSnapshots);
+      return convergeContainer(deps, name, desired, image, options, storage.keepSnapshots);
     }),
   );
 

@@ -31,6 +31,12 @@ export interface Hello {
   env: Record<string, string>;
 }
 
+/** A terminal size a client may ask for: whole numbers from 1 to 65535 (what a pty takes). */
+export function validTerminalSize(cols: unknown, rows: unknown): boolean {
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 0xffff;
+  return ok(cols) && ok(rows);
+}
+
 export interface ExitInfo {
   code: number;
   signal?: string;

@@ -6,11 +6,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { errorMessage, isSkiffError } from '../errors.js';
-import { terminalSafe } from './terminal-safe.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
-import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_CLIENT_FRAME, MAX_HELLO, parseJson, type Hello } from './frames.js';
+import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_CLIENT_FRAME, MAX_HELLO, parseJson, validTerminalSize, type Hello } from './frames.js';
 import type { SessionIo } from './relay.js';
+import { terminalSafe } from './terminal-safe.js';
 
 export const USERS_DIR = 'users';
 
@@ -137,7 +137,7 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
         const env = typeof parsed.env === 'object' && parsed.env ? Object.entries(parsed.env).filter(([, v]) => typeof v === 'string') : [];
         hello = { v: 1, tty: parsed.tty, env: Object.fromEntries(env) };
         if (typeof parsed.command === 'string') hello.command = parsed.command;
-        if (validSize(parsed.cols, parsed.rows)) {
+        if (validTerminalSize(parsed.cols, parsed.rows)) {
           hello.cols = parsed.cols!;
           hello.rows = parsed.rows!;
         }
@@ -160,7 +160,7 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
           return;
         case FRAME.resize: {
           const next = parseJson<{ cols: number; rows: number }>(payload);
-          if (next && validSize(next.cols, next.rows)) {
+          if (next && validTerminalSize(next.cols, next.rows)) {
             size = next;
             for (const l of resizeListeners) l(next.cols, next.rows);
           }
@@ -234,11 +234,6 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
       }
     }
   }
-}
-
-function validSize(cols: unknown, rows: unknown): boolean {
-  const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 0xffff;
-  return ok(cols) && ok(rows);
 }
 
 function flush(stream: Writable): Promise<void> {

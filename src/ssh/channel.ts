@@ -6,7 +6,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type { ServerChannel, Session } from 'ssh2';
 import { errorMessage, isSkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Hello } from '../session/frames.js';
+import { validTerminalSize, type Hello } from '../session/frames.js';
 import type { SessionIo } from '../session/relay.js';
 import { allowedEnv } from '../session/route.js';
 import { terminalSafe } from '../session/terminal-safe.js';
@@ -66,7 +66,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
   });
   session.on('window-change', (accept, _reject, info) => {
     accept?.();
-    if (!(Number.isInteger(info.cols) && Number.isInteger(info.rows) && info.cols > 0 && info.rows > 0 && info.cols <= 0xffff && info.rows <= 0xffff)) return;
+    if (!validTerminalSize(info.cols, info.rows)) return;
     if (pty) pty = { ...pty, cols: info.cols, rows: info.rows };
     for (const l of resizeListeners) l(info.cols, info.rows);
   });

@@ -130,15 +130,13 @@ export function startGateway(opts: GatewayOptions): Gateway {
     sockets.add(socket);
     unauthenticated++;
     unauthenticatedBySource.set(ip, fromSource + 1);
-    // The version line comes first and is short: a client that does not send it is cut off soon.
-    let versionSeen = '';
+    // The version line comes first and is short: a client that does not end it soon is cut off.
     const versionTimer = setTimeout(() => {
       log.info({ source: ip, ms: VERSION_TIMEOUT_MS }, 'Closed an SSH connection that sent no version line in time');
       socket.destroy();
     }, VERSION_TIMEOUT_MS);
     const onVersionData = (chunk: Buffer) => {
-      versionSeen = (versionSeen + chunk.subarray(0, 256).toString('latin1')).slice(-512);
-      if (!versionSeen.includes('\n')) return;
+      if (!chunk.includes(0x0a)) return;
       clearTimeout(versionTimer);
       socket.off('data', onVersionData);
     };
@@ -164,7 +162,6 @@ export function startGateway(opts: GatewayOptions): Gateway {
     socket.once('close', () => {
       sockets.delete(socket);
       authenticated();
-      clearTimeout(versionTimer);
     });
     ssh.injectSocket(socket);
   }

@@ -70,13 +70,17 @@ export function provision(parts) {
  * engine, or its registry answers for it. Resolves undefined when it can, else the reason.
  */
 export async function pullProblem(socket, ref) {
-  const path = (suffix) => `/${suffix}/${ref.replace(/[^A-Za-z0-9._:/@+-]/g, encodeURIComponent)}/json`;
-  if ((await engineCall(socket, 'GET', path('images'))).status === 200) return undefined;
+  if (await imagePresent(socket, ref)) return undefined;
   // The engine asks the registry for the manifest: no download, and no network fails at once.
-  const r = await engineCall(socket, 'GET', path('distribution'), 20_000).catch((err) => ({ status: 0, body: JSON.stringify({ message: err.message }) }));
+  const r = await engineCall(socket, 'GET', refPath('distribution', ref), 20_000).catch((err) => ({ status: 0, body: JSON.stringify({ message: err.message }) }));
   return r.status === 200 ? undefined : engineMessage(r.body);
 }
 
 export async function imagePresent(socket, ref) {
-  return (await engineCall(socket, 'GET', `/images/${ref}/json`)).status === 200;
+  return (await engineCall(socket, 'GET', refPath('images', ref))).status === 200;
+}
+
+/** `/images/REF/json` and the like: the reference keeps its `/` and `:`, the rest is escaped. */
+function refPath(kind, ref) {
+  return `/${kind}/${ref.replace(/[^A-Za-z0-9._:/@+-]/g, encodeURIComponent)}/json`;
 }

@@ -87,33 +87,50 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
   const firstCreate: FaultPoint[] = ['config-written', 'created', 'started', 'ready'];
   const replacement: FaultPoint[] = ['snapshot-committed', 'parked', 'replacement-created', 'replacement-started', 'parked-removed', 'snapshots-pruned'];
 
+  /** A fresh state folder for one run, and the paths the daemons use in it. */
+  async function stateFor(point: FaultPoint): Promise<DaemonPaths> {
+    const base = join(root, point);
+    await mkdir(base, { recursive: true });
+    return { config: join(base, 'persist', 'config.yaml'), runDir: join(base, 'run'), defconfig: join(base, 'defconfig.yaml'), workDir: join(base, 'persist', 'tmp') };
+  }
+
+  /** Replaces the config the way editors do (temp file, rename). */
+  async function edit(paths: DaemonPaths, text: string): Promise<void> {
+    await writeFile(`${paths.config}.swp`, text);
+    await rename(`${paths.config}.swp`, paths.config);
+  }
+
+  /**
+   * The fault bundle's daemon until it kills itself at `point`; then the real daemon on the same
+   * state until it has converged to `edition`; then the row of what was left wrong, all 0.
+   */
+  async function killThenRecover(point: FaultPoint, flow: Row['flow'], paths: DaemonPaths, name: string, text: string, edition: string, marker: string | undefined): Promise<void> {
+    const killed = await runUntilFault(paths, point);
+    const daemon = await startDaemonProcess(paths);
+    try {
+      await converged(daemon, name, edition);
+      const row = { point, flow, killed, ...(await inspect(name, paths, text, marker)) };
+      rows.push(row);
+      expect(row).toEqual({ point, flow, killed: true, duplicates: 0, filesLost: 0, leftovers: 0 });
+    } finally {
+      await daemon.stop('SIGKILL');
+    }
+  }
+
   for (const point of firstCreate) {
     it(`first create, killed at ${point}`, async () => {
       const name = `${prefix}-${point}`;
-      const base = join(root, point);
-      const paths: DaemonPaths = { config: join(base, 'persist', 'config.yaml'), runDir: join(base, 'run'), defconfig: join(base, 'defconfig.yaml'), workDir: join(base, 'persist', 'tmp') };
-      await mkdir(base, { recursive: true });
+      const paths = await stateFor(point);
       const text = config(name, '1');
       await writeFile(paths.defconfig, text);
-      const killed = await runUntilFault(paths, point);
-      const daemon = await startDaemonProcess(paths);
-      try {
-        await converged(daemon, name, '1');
-        const row = { point, flow: 'first create' as const, killed, ...(await inspect(name, paths, text, undefined)) };
-        rows.push(row);
-        expect(row).toEqual({ point, flow: 'first create', killed: true, duplicates: 0, filesLost: 0, leftovers: 0 });
-      } finally {
-        await daemon.stop('SIGKILL');
-      }
+      await killThenRecover(point, 'first create', paths, name, text, '1', undefined);
     }, 300_000);
   }
 
   for (const point of replacement) {
     it(`replacement, killed at ${point}`, async () => {
       const name = `${prefix}-${point}`;
-      const base = join(root, point);
-      const paths: DaemonPaths = { config: join(base, 'persist', 'config.yaml'), runDir: join(base, 'run'), defconfig: join(base, 'defconfig.yaml'), workDir: join(base, 'persist', 'tmp') };
-      await mkdir(base, { recursive: true });
+      const paths = await stateFor(point);
       await writeFile(paths.defconfig, config(name, '1'));
       const first = await startDaemonProcess(paths);
       await converged(first, name, '1');
@@ -123,25 +140,14 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
       if (point === 'snapshots-pruned') {
         for (const e of ['a', 'b', 'c']) {
           const d = await startDaemonProcess(paths);
-          await writeFile(`${paths.config}.swp`, config(name, e));
-          await rename(`${paths.config}.swp`, paths.config);
+          await edit(paths, config(name, e));
           await converged(d, name, e);
           await d.stop('SIGTERM');
         }
       }
       const text = config(name, '2');
-      await writeFile(`${paths.config}.swp`, text);
-      await rename(`${paths.config}.swp`, paths.config);
-      const killed = await runUntilFault(paths, point);
-      const daemon = await startDaemonProcess(paths);
-      try {
-        await converged(daemon, name, '2');
-        const row = { point, flow: 'replacement' as const, killed, ...(await inspect(name, paths, text, point)) };
-        rows.push(row);
-        expect(row).toEqual({ point, flow: 'replacement', killed: true, duplicates: 0, filesLost: 0, leftovers: 0 });
-      } finally {
-        await daemon.stop('SIGKILL');
-      }
+      await edit(paths, text);
+      await killThenRecover(point, 'replacement', paths, name, text, '2', point);
     }, 400_000);
   }
 });

@@ -25,8 +25,6 @@ import { createServer } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import ssh2 from 'ssh2';
-import YAML from 'yaml';
 import { engineProblem, engineSocket, imagePresent, provision, provisionBlocker, pullProblem } from './lib/engine-preflight.mjs';
 
 const USAGE = `Usage: npm start [-- [--offline] [--port N]]
@@ -162,6 +160,9 @@ await new Promise((resolveFree) => {
 if (!existsSync(BUNDLE)) fail(`${show(BUNDLE)} is missing: run "npm run build" first (npm start does)`);
 let offline = args.offline;
 await ensureEngine();
+// Loaded only now: what is missing on the machine is said first, whatever else is missing.
+const { default: ssh2 } = await import('ssh2');
+const { default: YAML } = await import('yaml');
 if (!offline) offline = await offlineNeeded();
 if (offline) await ensureBaseImage();
 

@@ -5,7 +5,7 @@
 #   make build                          npm ci + npm run build -> dist/skiff-core.mjs (needs the npm
 #                                       registry; Buildroot never runs this, see buildroot_ext/)
 #   make check-bundle                   fail with instructions when dist/skiff-core.mjs is missing
-#   make launcher                       compile the launcher with $(CC) (cross: CC=..., CFLAGS=...)
+#   make launcher                       compile the launcher (and login client) with $(CC) (cross: CC=...)
 #   make install DESTDIR=/path/rootfs   install-daemon + install-systemd + install-defconfig
 #   make install-daemon                 $(BINDIR)/skiff-core        launcher, also the login shell
 #                                       $(PKGLIBDIR)/skiff-core.mjs the bundle
@@ -34,7 +34,8 @@ LDFLAGS ?=
 
 BUNDLE = dist/skiff-core.mjs
 LAUNCHER = dist/skiff-core-launcher
-LAUNCHER_SRC = launcher/skiff-core.c
+LAUNCHER_SRC = launcher/skiff-core.c launcher/login.c launcher/handoff.c
+LAUNCHER_HDR = launcher/login.h
 # What the launcher was compiled with: another CC, CFLAGS, NODE or PREFIX recompiles it, so a
 # launcher left over from a host build is not installed into a cross-compiled image.
 LAUNCHER_STAMP = $(LAUNCHER).flags
@@ -66,7 +67,7 @@ $(LAUNCHER_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(LAUNCHER_FLAGS)' | cmp -s - $@ || echo '$(LAUNCHER_FLAGS)' >$@
 
-$(LAUNCHER): $(LAUNCHER_SRC) $(LAUNCHER_STAMP)
+$(LAUNCHER): $(LAUNCHER_SRC) $(LAUNCHER_HDR) $(LAUNCHER_STAMP)
 	$(CC) $(CFLAGS) -Wall -Wextra \
 		-DSKIFF_CORE_NODE='"$(NODE)"' \
 		-DSKIFF_CORE_BUNDLE='"$(PKGLIBDIR)/skiff-core.mjs"' \

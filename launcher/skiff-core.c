@@ -1,5 +1,8 @@
 /*
- * The skiff-core launcher, installed as /usr/bin/skiff-core: runs the bundle with Node.js.
+ * The skiff-core launcher, installed as /usr/bin/skiff-core. A login (argv[0] starting with '-',
+ * or "-c CMD") is served here, natively (login.c): no Node.js per session. Everything else (root's
+ * CLI, the daemon) runs the bundle with Node.js. Started as "skiff-core-handoff" it is the
+ * daemon's helper that passes a session's connection to its client (handoff.c).
  *
  * It is compiled, not a "#!" script, because it is also the login shell of mapped users. sshd
  * starts a login shell as argv = {"-skiff-core"} and a command as {"skiff-core", "-c", CMD}; the
@@ -19,15 +22,19 @@
  *     other code into glibc, SKIFF_CORE_RUN_DIR would point it elsewhere. Root (the daemon, an
  *     administrator) keeps its environment less what changes how Node.js, libuv, OpenSSL or the
  *     dynamic loader behave (NODE_*, UV_*, OPENSSL_*, LD_*, GCONV_PATH, LOCPATH, GLIBC_TUNABLES).
+ *   - SKIFF_CORE_LAUNCHER names this executable, so the daemon can start it as its helper.
  *   - node replaces this process (execve), so the PID systemd and sshd know is node's.
  *
  * Paths are fixed when compiling (see the Makefile): SKIFF_CORE_NODE, SKIFF_CORE_BUNDLE.
  */
+#define _DEFAULT_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "login.h"
 
 #ifndef SKIFF_CORE_NODE
 #define SKIFF_CORE_NODE "/usr/bin/node"
@@ -37,6 +44,7 @@
 #endif
 
 #define ARGV0_VAR "SKIFF_CORE_ARGV0"
+#define SELF_VAR "SKIFF_CORE_LAUNCHER"
 
 extern char **environ;
 
@@ -52,7 +60,7 @@ static const char *const allowed[] = {
 /* Prefixes never passed on, whoever calls: they change how node or glibc run. */
 static const char *const never[] = {
 	"NODE_", "UV_", "OPENSSL_", "LD_", "GCONV_PATH=", "LOCPATH=", "GLIBC_TUNABLES=",
-	"PATH=", ARGV0_VAR "=", NULL,
+	"PATH=", ARGV0_VAR "=", SELF_VAR "=", NULL,
 };
 
 static int has_prefix(const char *s, const char *prefix)
@@ -97,19 +105,53 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* "-c" and the words after it, joined by spaces (sshd passes the command as one word). */
+static int login_command(int argc, char **argv)
+{
+	size_t len = 1;
+	char *command;
+	int i;
+
+	for (i = 2; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	command = xcalloc(len, 1);
+	for (i = 2; i < argc; i++) {
+		if (i > 2)
+			strcat(command, " ");
+		strcat(command, argv[i]);
+	}
+	return skiff_login(command);
+}
+
 int main(int argc, char **argv)
 {
 	const char *argv0 = argc > 0 && argv[0] != NULL ? argv[0] : "";
 	size_t count = 0, n = 0;
 	char **env, **args, **e;
-	char *argv0_entry;
+	char *argv0_entry, *self_entry;
+	char self[4096];
+	ssize_t self_len;
 	int i;
 
 	int root = getuid() == 0;
 
+	if (strcmp(base_name(argv0), "skiff-core-handoff") == 0)
+		return skiff_handoff();
+	if (argc >= 2 && strcmp(argv[1], "-c") == 0)
+		return login_command(argc, argv);
+	if (argv0[0] == '-' && argc <= 1)
+		return skiff_login(NULL);
+
 	for (e = environ; e != NULL && *e != NULL; e++)
 		count++;
-	env = xcalloc(count + 3, sizeof(*env));
+	env = xcalloc(count + 4, sizeof(*env));
 	env[n++] = FIXED_PATH;
 	for (e = environ; e != NULL && *e != NULL; e++)
 		if (kept(*e, root))
@@ -117,7 +159,15 @@ int main(int argc, char **argv)
 	argv0_entry = xcalloc(strlen(ARGV0_VAR "=") + strlen(argv0) + 1, 1);
 	strcpy(argv0_entry, ARGV0_VAR "=");
 	strcat(argv0_entry, argv0);
-	env[n] = argv0_entry;
+	env[n++] = argv0_entry;
+	self_len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (self_len > 0) {
+		self[self_len] = '\0';
+		self_entry = xcalloc(strlen(SELF_VAR "=") + (size_t)self_len + 1, 1);
+		strcpy(self_entry, SELF_VAR "=");
+		strcat(self_entry, self);
+		env[n] = self_entry;
+	}
 
 	/* node, the bundle, then argv[1..]: argc + 2 slots including the terminating NULL. */
 	args = xcalloc((size_t)(argc > 0 ? argc : 1) + 2, sizeof(*args));

@@ -6,6 +6,7 @@
 // points live (src/faults.ts): SKIFF_CORE_FAULT=NAME kills it at that point. Only the tests use
 // it; in dist/skiff-core.mjs the points compile to nothing.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { readFile, chmod } from 'node:fs/promises';
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
@@ -39,7 +40,7 @@ async function bundle(outfile, faults) {
   });
   const cliCode = cli.outputFiles[0].text;
 
-  // Stage 2: the executable: the login-shell client, plus the embedded CLI.
+  // Stage 2: the executable: a small entry, plus the embedded CLI.
   await build({
     ...options,
     entryPoints: [new URL('../src/cli/bin.ts', import.meta.url).pathname],
@@ -63,6 +64,13 @@ async function bundle(outfile, faults) {
 }
 
 await bundle(new URL('../dist/skiff-core.mjs', import.meta.url).pathname, false);
+// The launcher is also the login client and the daemon's hand-off helper: without it nobody can
+// log in, so a missing compiler stops the build here rather than at the first login.
+const made = spawnSync('make', ['-s', '-C', new URL('..', import.meta.url).pathname, 'launcher'], { stdio: 'inherit' });
+if (made.status !== 0) {
+  console.error(made.error ? `build: cannot run make: ${made.error.message} (install make and a C compiler: apt-get install make gcc)` : 'build: compiling the launcher failed (see above)');
+  process.exit(1);
+}
 if (withFaults) await bundle(new URL('../dist/skiff-core-faults.mjs', import.meta.url).pathname, true);
 
 // `import text from './file?raw'`, the same convention vitest understands.

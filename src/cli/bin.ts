@@ -1,6 +1,5 @@
-// The executable. A login (sshd runs us as "-skiff-core", or "skiff-core -c CMD") takes the
-// short path: only the session client is loaded, never the schema, the logger or the Docker
-// client, so logging in costs little more than starting Node.
+// The executable bundle: root's CLI and the daemon. Logins never come here: sshd runs the
+// compiled launcher (launcher/login.c), which serves them without Node.js.
 import { EXIT, writeLine } from './io.js';
 import { loadMain } from './load-main.js';
 
@@ -10,12 +9,8 @@ const argv0 = process.env.SKIFF_CORE_ARGV0;
 
 async function run(): Promise<number> {
   if (argv[0] === '-c' || (argv0?.startsWith('-') && argv.length === 0)) {
-    const { runLoginShell } = await import('../session/shell.js');
-    return runLoginShell({
-      command: argv[0] === '-c' ? argv.slice(1).join(' ') : undefined,
-      runDir: process.env.SKIFF_CORE_RUN_DIR ?? '/run/skiff-core',
-      env: process.env,
-    });
+    writeLine(process.stderr, 'skiff-core: logins are served by the compiled launcher (/usr/bin/skiff-core, or dist/skiff-core-launcher after "npm run build"), not by this bundle');
+    return EXIT.failure;
   }
   const { main, processIo } = await loadMain();
   return main(argv, processIo());

@@ -20,9 +20,10 @@ import { LABEL } from '../reconcile/labels.js';
 import { controlSocketPath } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { observeEngine } from './observe.js';
+import { openSessionRecords } from '../session/handoff.js';
 import { createSessionServers, type SessionAccount, type SessionHandler } from '../session/session-server.js';
 import { accountToolsOnce, syncHostUsers } from '../users/sync.js';
-import { createSessionGlue } from './sessions.js';
+import { createSessionGlue, RESUME_GRACE_MS } from './sessions.js';
 import { applyProgress, applyReport, plainDiagnostics, type StatusSnapshot } from './status.js';
 
 export interface DaemonOptions {
@@ -49,6 +50,8 @@ export interface DaemonOptions {
   createUsers?: boolean;
   /** The login shell given to mapped users: the launcher's absolute path. */
   launcherPath?: string;
+  /** The launcher that passes sessions' connections on (see session/handoff.ts); none: relay. */
+  handoffHelper?: string;
 }
 
 export interface Daemon {
@@ -101,9 +104,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 
   // --- logins ---------------------------------------------------------------------------------
+  const records = opts.handoffHelper
+    ? await openSessionRecords(opts.runDir).catch((err: unknown) => {
+        log.error({ err: errorMessage(err), dir: opts.runDir }, 'Cannot keep session records: sessions are relayed by the daemon and end when it stops');
+        return undefined;
+      })
+    : undefined;
   const glue = createSessionGlue({
     engine,
     log,
+    ...(records ? { records } : {}),
     config: () => config,
     snapshot: () => snapshot,
     watch(listener) {
@@ -114,7 +124,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       setSnapshot({ ...snapshot, containers: snapshot.containers.map((c) => (c.name === name ? { ...c, readiness } : c)) });
     },
   });
-  const sessionServers = createSessionServers(opts.runDir, glue.handler, log);
+  const sessionServers = createSessionServers(opts.runDir, glue.handler, log, { handoffHelper: records ? opts.handoffHelper : undefined });
   const hostUsers = new Map<string, string>();
   const accountTools = accountToolsOnce();
 
@@ -316,6 +326,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await loadConfig();
   // Logins can connect (and see "waiting for …") before the first pass has finished.
   await syncUsers().catch((err: unknown) => log.error({ reason: errorMessage(err) }, 'Cannot set up host users'));
+  // The sockets are open: clients of sessions an earlier daemon handed off can come back now.
+  void glue.endUnclaimed(RESUME_GRACE_MS).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Cannot check the sessions an earlier daemon left'));
   const loopDone = loop();
   const eventsDone = followEvents();
   const relist = setInterval(() => request('periodic relist'), opts.relistIntervalMs ?? 60_000);

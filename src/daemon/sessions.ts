@@ -11,7 +11,8 @@ import { isManaged } from '../reconcile/labels.js';
 import { probeSystemd } from '../reconcile/apply-container.js';
 import { runsSystemd } from '../reconcile/plan.js';
 import { killTree, signalInContainer } from '../session/kill-tree.js';
-import { runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
+import type { SessionRecords } from '../session/handoff.js';
+import { resumeSession, runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
 import { routeFor, SFTP_SERVER_PATHS, type Route } from '../session/route.js';
 import { createWarmExecs } from '../session/warm-exec.js';
 import type { SessionHandler } from '../session/session-server.js';
@@ -29,13 +30,23 @@ export interface SessionGlueDeps {
   setReadiness(container: string, readiness: string): void;
   /** How long a login may wait for its container (pull, build, boot). */
   waitLimitMs?: number;
+  /** Records of sessions handed to their clients (the daemon relays every session without). */
+  records?: SessionRecords;
 }
 
 export interface SessionGlue {
   handler: SessionHandler;
   attached(container: string): number;
+  /**
+   * After `graceMs`, ends the handed-off sessions an earlier daemon left whose clients did not
+   * come back for them (their processes must not run on in nobody's name).
+   */
+  endUnclaimed(graceMs: number): Promise<void>;
   close(): void;
 }
+
+/** How long a new daemon waits for the clients of running sessions to reconnect. */
+export const RESUME_GRACE_MS = 2500;
 
 
 export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
@@ -151,7 +162,9 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
   }
 
   const warm = createWarmExecs(engine, log);
+  const live = new Set<string>();
   const sessionDeps: SessionDeps = {
+    ...(deps.records ? { records: deps.records, live } : {}),
     engine,
     log,
     warm,
@@ -167,7 +180,29 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
   return {
     attached: (container) => attachedCount.get(container) ?? 0,
     close: () => warm.close(),
+    async endUnclaimed(graceMs) {
+      const records = deps.records;
+      if (!records) return;
+      await new Promise((r) => setTimeout(r, graceMs));
+      for (const record of await records.list()) {
+        if (live.has(record.execId)) continue;
+        const state = await engine.execControl(record.execId).inspect().catch(() => undefined);
+        if (state?.running && state.pid > 0 && state.containerId === record.containerId) {
+          await killTree(state.pid, record.containerId).catch(() => undefined);
+          log.info({ user: record.user, container: record.container }, 'Ended a session whose client did not come back after the restart');
+        }
+        if (!live.has(record.execId)) await records.remove(record.execId);
+      }
+    },
     async handler(user, hello, io) {
+      if (hello.resume) {
+        const result = await resumeSession(sessionDeps, user, hello.resume, hello, io).catch((err: unknown) => {
+          log.warn({ user, reason: errorMessage(err) }, 'Session not taken back');
+          throw err;
+        });
+        log.info({ user, code: result.code }, 'Taken-back session ended');
+        return result;
+      }
       const config = deps.config();
       const route = config ? routeFor(config, user) : undefined;
       if (!route) throw new SkiffError('SESSION_REFUSED', `${user} is not mapped to a container`);

@@ -22,6 +22,7 @@ import type {
   EventsOptions,
   ExecOptions,
   ExecResult,
+  ExecControl,
   ExecSession,
   ExecSessionOptions,
   ImageFilter,
@@ -30,6 +31,7 @@ import type {
 } from './engine.js';
 import { configOnlyArchive, type RawImageInspect } from './image-config.js';
 import { splitRepoTag } from './image-ref.js';
+import { stopReading } from './socket-reading.js';
 import { createBuildOutputParser, createJsonLineParser, createPullProgressTracker, streamError } from './progress.js';
 import { createStdioDemuxer, demuxStdio } from './stdio-frames.js';
 
@@ -915,7 +917,28 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     execRun,
     events,
     execSession,
+    execControl,
   };
+
+  function execControl(execId: string): ExecControl {
+    return {
+      execId,
+      async resize(cols, rows) {
+        await sendNoContent({
+          op: 'execResize',
+          method: 'POST',
+          path: `/exec/${encodeURIComponent(execId)}/resize`,
+          query: { h: rows, w: cols },
+          ids: { exec: execId },
+        });
+      },
+      async inspect() {
+        const raw = rec(await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${encodeURIComponent(execId)}/json`, ids: { exec: execId } }));
+        const running = raw['Running'] === true;
+        return { running, exitCode: running ? null : num(raw['ExitCode']), pid: num(raw['Pid']), containerId: str(raw['ContainerID']) };
+      },
+    };
+  }
 
   async function execSession(id: string, cmd: string[], opts: ExecSessionOptions): Promise<ExecSession> {
     const created = rec(
@@ -939,24 +962,7 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
     );
     const execId = str(created['Id']);
     const stream = await upgrade(`/exec/${execId}/start`, { Detach: false, Tty: opts.tty }, { container: id, exec: execId }, opts.signal);
-    const session: ExecSession = {
-      execId,
-      stream,
-      async resize(cols, rows) {
-        await sendNoContent({
-          op: 'execResize',
-          method: 'POST',
-          path: `/exec/${execId}/resize`,
-          query: { h: rows, w: cols },
-          ids: { exec: execId },
-        });
-      },
-      async inspect() {
-        const raw = rec(await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${execId}/json`, ids: { exec: execId } }));
-        const running = raw['Running'] === true;
-        return { running, exitCode: running ? null : num(raw['ExitCode']), pid: num(raw['Pid']) };
-      },
-    };
+    const session: ExecSession = { ...execControl(execId), stream };
     if (opts.tty && opts.cols && opts.rows) await session.resize(opts.cols, opts.rows).catch(() => undefined);
     return session;
   }
@@ -1001,7 +1007,8 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
         if (status === 101 || status === 200) {
           signal?.removeEventListener('abort', onAbort);
           socket.off('error', fail);
-          socket.pause();
+          // Unread until its user reads it: a session may hand it to its client untouched.
+          stopReading(socket);
           if (rest.length > 0) socket.unshift(rest);
           log?.debug({ op: 'execStart', status, ...ids }, 'Engine call answered');
           resolvePromise(socket);

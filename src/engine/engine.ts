@@ -273,6 +273,15 @@ export interface ExecState {
   exitCode: number | null;
   /** Host PID of the exec's process (0 once it has exited): a root process may signal it. */
   pid: number;
+  /** The container the exec runs in. */
+  containerId: string;
+}
+
+/** What the daemon can do with an exec it no longer holds the connection of. */
+export interface ExecControl {
+  execId: string;
+  resize(cols: number, rows: number): Promise<void>;
+  inspect(): Promise<ExecState>;
 }
 
 /**
@@ -280,11 +289,8 @@ export interface ExecState {
  * one, what comes out is the engine's multiplexed stdio frames (see stdio-frames.ts) and what
  * goes in is raw stdin. Ending the stream's writable side closes the process's stdin.
  */
-export interface ExecSession {
-  execId: string;
+export interface ExecSession extends ExecControl {
   stream: import('node:stream').Duplex;
-  resize(cols: number, rows: number): Promise<void>;
-  inspect(): Promise<ExecState>;
 }
 
 export interface Engine {
@@ -342,4 +348,6 @@ export interface Engine {
 
   /** Starts `cmd` in a running container, attached for an interactive or streaming session. */
   execSession(id: string, cmd: string[], options: ExecSessionOptions): Promise<ExecSession>;
+  /** Resize and inspect an existing exec by id (a session handed to its client). */
+  execControl(execId: string): ExecControl;
 }

@@ -1,6 +1,8 @@
-// The session socket's wire format, between a login shell and the daemon: frames of
-// [type: u8][length: u32 BE][payload]. Control frames carry JSON; data frames carry raw bytes.
-// Kept dependency-free: the login shell loads it on every login.
+// The session socket's wire format, between a login client (launcher/login.c) and the daemon:
+// frames of [type: u8][length: u32 BE][payload]. Control frames carry JSON; data frames carry raw
+// bytes. A client that asks for `handoff` gets the exec's engine connection itself (an `fd` frame
+// with the descriptor attached) and from then on sends only control frames; otherwise the daemon
+// relays stdin/stdout/stderr frames.
 
 export const FRAME = {
   // login shell → daemon
@@ -9,6 +11,8 @@ export const FRAME = {
   stdinEnd: 3,
   resize: 4,
   signal: 5,
+  /** The exec's output ended (handed-off sessions): the client asks for the exit status. */
+  done: 6,
   // daemon → login shell
   progress: 16,
   stdout: 17,
@@ -16,6 +20,14 @@ export const FRAME = {
   exit: 19,
   error: 20,
   started: 21,
+  /** `{session, token}`: what a client presents to take the session back after a daemon restart. */
+  handoff: 22,
+  /** A resume was accepted. */
+  resumed: 23,
+  /** Bytes the daemon had already read from the engine connection before handing it over. */
+  engineHead: 24,
+  /** Empty; the engine connection's descriptor rides on it (SCM_RIGHTS, launcher/handoff.c). */
+  fd: 25,
 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
@@ -29,6 +41,15 @@ export interface Hello {
   command?: string;
   /** Environment offered by the client; the daemon keeps only its allowlist. */
   env: Record<string, string>;
+  /** The client can take the exec's connection (launcher/login.c). */
+  handoff?: boolean;
+  /** Takes back a handed-off session after a daemon restart. */
+  resume?: ResumeRequest;
+}
+
+export interface ResumeRequest {
+  session: string;
+  token: string;
 }
 
 /** A terminal size a client may ask for: whole numbers from 1 to 65535 (what a pty takes). */

@@ -9,7 +9,8 @@ import { errorMessage, isSkiffError } from '../errors.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
 import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_CLIENT_FRAME, MAX_HELLO, parseJson, validTerminalSize, type Hello } from './frames.js';
-import type { SessionIo } from './relay.js';
+import { createHandoffHelper, type HandoffHelper } from './handoff.js';
+import type { Handoff, SessionIo } from './relay.js';
 import { terminalSafe } from './terminal-safe.js';
 
 export const USERS_DIR = 'users';
@@ -41,7 +42,17 @@ const HELLO_TIMEOUT_MS = 10_000;
  */
 export const MAX_CONNECTIONS_PER_USER = 32;
 
-export function createSessionServers(runDir: string, handler: SessionHandler, log: Logger): SessionServers {
+export interface SessionServerOptions {
+  /**
+   * The launcher, run as "skiff-core-handoff" to pass a connection on. Without it, sessions of
+   * clients that could take their connection are relayed by the daemon.
+   */
+  handoffHelper?: string | undefined;
+}
+
+export function createSessionServers(runDir: string, handler: SessionHandler, log: Logger, options: SessionServerOptions = {}): SessionServers {
+  const stopping = new AbortController();
+  const helper = options.handoffHelper ? createHandoffHelper(options.handoffHelper) : undefined;
   const servers = new Map<string, { server: Server; uid: number; sockets: Set<Socket> }>();
   const dir = join(runDir, USERS_DIR);
 
@@ -60,7 +71,7 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
       }
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
-      serve(account.name, socket, handler, log);
+      serve(account.name, socket, handler, log, { helper, stopping: stopping.signal });
     });
     // 0600 (root's) the instant it appears, then handed to the user.
     await listenPrivate(server, path);
@@ -95,16 +106,22 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
       }
     },
     async close() {
+      // Handed-off sessions keep running; their clients come back to the next daemon.
+      stopping.abort();
       for (const entry of servers.values()) for (const s of entry.sockets) s.destroy();
       for (const name of [...servers.keys()]) await shut(name);
+      helper?.close();
     },
   };
 }
 
-function serve(user: string, socket: Socket, handler: SessionHandler, log: Logger): void {
+function serve(user: string, socket: Socket, handler: SessionHandler, log: Logger, context: { helper: HandoffHelper | undefined; stopping: AbortSignal }): void {
   const closed = new AbortController();
   const stdin = new PassThrough();
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
+  const signalListeners: ((name: string) => void)[] = [];
+  let reportDone = () => undefined as void;
+  const done = new Promise<void>((resolve) => (reportDone = resolve));
   // The last size the client reported, for a relay that starts listening after a resize (the
   // terminal may change while the login waits for its container).
   let size: { cols: number; rows: number } | undefined;
@@ -137,6 +154,14 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
         const env = typeof parsed.env === 'object' && parsed.env ? Object.entries(parsed.env).filter(([, v]) => typeof v === 'string') : [];
         hello = { v: 1, tty: parsed.tty, env: Object.fromEntries(env) };
         if (typeof parsed.command === 'string') hello.command = parsed.command;
+        if (parsed.handoff === true) hello.handoff = true;
+        const resume = parsed.resume as unknown;
+        if (resume !== undefined) {
+          const r = resume as Record<string, unknown>;
+          const ok = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 128;
+          if (typeof resume !== 'object' || resume === null || !ok(r['session']) || !ok(r['token'])) return refuse('a resume needs a session and a token');
+          hello.resume = { session: r['session'] as string, token: r['token'] as string };
+        }
         if (validTerminalSize(parsed.cols, parsed.rows)) {
           hello.cols = parsed.cols!;
           hello.rows = parsed.rows!;
@@ -166,6 +191,14 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
           }
           return;
         }
+        case FRAME.signal: {
+          const name = parseJson<{ name: string }>(payload)?.name;
+          if (typeof name === 'string') for (const l of signalListeners) l(name);
+          return;
+        }
+        case FRAME.done:
+          reportDone();
+          return;
         default:
           return;
       }
@@ -208,7 +241,27 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
     return out;
   };
 
+  const handoff = (request: Hello): Handoff | undefined => {
+    if (!request.resume && !(request.handoff && context.helper)) return undefined;
+    const helper = context.helper;
+    return {
+      async give(stream, head, resume) {
+        if (!helper) throw new Error('no hand-off helper');
+        if (head.length > 0) send(FRAME.engineHead, head);
+        await new Promise<void>((resolve, reject) => {
+          if (socket.destroyed) return reject(new Error('the client left'));
+          socket.write(encodeFrame(FRAME.handoff, resume), (err) => (err ? reject(err) : resolve()));
+        });
+        await helper.pass(socket, stream);
+      },
+      done,
+      daemonStopping: context.stopping,
+      resumed: () => send(FRAME.resumed, {}),
+    };
+  };
+
   async function start(request: Hello) {
+    const given = handoff(request);
     const io: SessionIo = {
       stdin,
       stdout: output(FRAME.stdout),
@@ -219,7 +272,9 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
         resizeListeners.push(l);
         if (size && (size.cols !== request.cols || size.rows !== request.rows)) l(size.cols, size.rows);
       },
+      onSignal: (l) => signalListeners.push(l),
       closed: closed.signal,
+      ...(given ? { handoff: given } : {}),
     };
     try {
       const result = await handler(user, request, io);

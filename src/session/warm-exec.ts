@@ -5,6 +5,7 @@
 // line discipline would echo the line and cap its length.
 import { createHash } from 'node:crypto';
 import type { Engine, ExecSession } from '../engine/engine.js';
+import { stopReading } from '../engine/socket-reading.js';
 import type { Logger } from '../log.js';
 import type { ExecPlan } from './route.js';
 
@@ -57,7 +58,8 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
       const { session } = waiting;
       if (session.stream.destroyed || session.stream.readableEnded) return undefined;
       session.stream.off('data', waiting.idle);
-      session.stream.pause();
+      // Its answer stays unread until the session reads it (or hands it to its client).
+      stopReading(session.stream);
       if (waiting.early.length) session.stream.unshift(Buffer.concat(waiting.early));
       session.stream.write(line);
       return session;

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { accessSync, constants } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { checkListenAddress } from '../../config/checks.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { createDockerEngine } from '../../engine/docker-engine.js';
@@ -93,6 +94,7 @@ Options:
       users,
       createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
       launcherPath,
+      ...handoffHelper(ctx.io.env, log),
     });
     // The built-in SSH server: idle until an address is given here or in gateway.listen. It
     // follows the config in force (looked at every 2 s), so a reload that changes gateway.listen
@@ -126,6 +128,25 @@ Options:
     });
   },
 };
+
+/**
+ * The compiled launcher that passes a session's connection to its client: the one that started
+ * this daemon (it says so in SKIFF_CORE_LAUNCHER), or the one built beside the bundle (dist/).
+ */
+function handoffHelper(env: NodeJS.ProcessEnv, log: Logger): { handoffHelper?: string } {
+  const candidates = [env.SKIFF_CORE_LAUNCHER, process.argv[1] ? join(dirname(process.argv[1]), 'skiff-core-launcher') : undefined];
+  for (const path of candidates) {
+    if (!path) continue;
+    try {
+      accessSync(path, constants.X_OK);
+      return { handoffHelper: path };
+    } catch {
+      // the next candidate
+    }
+  }
+  log.warn('The compiled launcher is missing: sessions are relayed by the daemon and end when it restarts (install with "make install")');
+  return {};
+}
 
 /** Type=notify readiness: Node cannot send datagrams, so systemd-notify does it for us. */
 function notifySystemd(env: NodeJS.ProcessEnv, log: Logger): void {

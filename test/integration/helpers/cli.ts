@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../../dist/skiff-core.mjs', import.meta.url));
+/** The compiled launcher: also the login client (`-c CMD`), built by `npm run build`. */
+export const LAUNCHER = fileURLToPath(new URL('../../../dist/skiff-core-launcher', import.meta.url));
 
 export interface CliResult {
   code: number | null;

@@ -6,13 +6,18 @@ import { mkdir, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createFrameDecoder } from '../../../src/session/frames.js';
-import { CLI } from './cli.js';
+import { LAUNCHER } from './cli.js';
 
-/** A login made by the real login shell (`skiff-core -c CMD`) for `user`, as root. */
-export function realLogin(runDir: string, user: string, command: string, input = ''): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+/**
+ * A login made by the real login client (`skiff-core -c CMD`) for `user`, as root. `relayed`
+ * asks for the path where the daemon relays the bytes (a recording proxy cannot pass the
+ * descriptor of a hand-off on).
+ */
+export function realLogin(runDir: string, user: string, command: string, input = '', relayed = false): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
+  const env = { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: runDir, SKIFF_CORE_SESSION_USER: user, ...(relayed ? { SKIFF_CORE_NO_HANDOFF: '1' } : {}) };
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, '-c', command], { env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: runDir, SKIFF_CORE_SESSION_USER: user }, timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(LAUNCHER, ['-c', command], { env, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr, ms: performance.now() - t0 });
     });
     child.stdin!.end(input);
@@ -43,7 +48,7 @@ export async function recordLogin(runDir: string, proxyDir: string, user: string
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   try {
-    const r = await realLogin(proxyDir, user, command, input);
+    const r = await realLogin(proxyDir, user, command, input, true);
     return { sent: Buffer.concat(sent), stdout: r.stdout, code: r.code };
   } finally {
     server.close();

@@ -1,0 +1,205 @@
+/*
+ * The daemon's hand-off helper: passes exec connections to login clients. Node.js cannot send a
+ * descriptor over a Unix socket, but it can send one to a child over its IPC channel
+ * (subprocess.send(message, socket)). The daemon starts this once, as "skiff-core-handoff" with
+ * the channel as NODE_CHANNEL_FD, and for each session sends two sockets tagged with one id: the
+ * client's session socket, then the exec's engine connection. This sends the second over the
+ * first (SCM_RIGHTS, attached to an empty frame of type FRAME_FD so the client's frame decoder
+ * stays in step), closes both, and answers {"id":N,"ok":1} or {"id":N,"error":"..."}.
+ *
+ * Node's channel carries one JSON object per line; a message that carries a descriptor is
+ * {"cmd":"NODE_HANDLE",...,"msg":<the daemon's message>} with the descriptor on its bytes, and
+ * Node sends no other descriptor until it reads {"cmd":"NODE_HANDLE_ACK"}. See
+ * src/session/handoff.ts for the other side. It exits when the daemon closes the channel.
+ */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "login.h"
+
+#define FRAME_FD 25
+#define MAX_WAITING 64
+#define LINE_MAX_LEN 4096
+
+static int channel = 3;
+
+/* Client sockets waiting for their engine connection, by id. */
+static struct {
+	long id;
+	int fd;
+} waiting[MAX_WAITING];
+static size_t waiting_next;
+
+/* Descriptors received and not yet matched to their NODE_HANDLE line. */
+static int fds[16];
+static size_t nfds;
+
+static void reply(long id, const char *error)
+{
+	char line[256];
+	size_t len, off = 0;
+
+	if (error)
+		snprintf(line, sizeof(line), "{\"id\":%ld,\"error\":\"%s\"}\n", id, error);
+	else
+		snprintf(line, sizeof(line), "{\"id\":%ld,\"ok\":1}\n", id);
+	len = strlen(line);
+	while (off < len) {
+		ssize_t n = write(channel, line + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			exit(0); /* the daemon is gone */
+		off += (size_t)n;
+	}
+}
+
+/* Sends `engine` over `client`; never waits (a client that does not read loses its session). */
+static const char *pass(int client, int engine)
+{
+	unsigned char frame[5] = { FRAME_FD, 0, 0, 0, 0 };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { frame, sizeof(frame) };
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	ssize_t sent;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&control, 0, sizeof(control));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = control.buf;
+	msg.msg_controllen = sizeof(control.buf);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &engine, sizeof(int));
+	do
+		sent = sendmsg(client, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (sent < 0 && errno == EINTR);
+	if (sent == (ssize_t)sizeof(frame))
+		return NULL;
+	return sent < 0 && errno == EAGAIN ? "the client is not reading" : "the client's socket is closed";
+}
+
+static long number_after(const char *line, const char *key)
+{
+	const char *p = strstr(line, key);
+
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static void on_line(const char *line)
+{
+	int fd = -1;
+	long id;
+	size_t i;
+
+	if (strstr(line, "\"cmd\":\"NODE_HANDLE\"") == NULL)
+		return;
+	if (nfds > 0) {
+		fd = fds[0];
+		memmove(fds, fds + 1, --nfds * sizeof(int));
+	}
+	/* Node sends no further descriptor until this. */
+	{
+		static const char ack[] = "{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
+
+		if (write(channel, ack, sizeof(ack) - 1) != (ssize_t)sizeof(ack) - 1)
+			exit(0);
+	}
+	id = number_after(line, "\"id\":");
+	if (strstr(line, "\"role\":\"client\"")) {
+		if (waiting[waiting_next].fd > 0)
+			close(waiting[waiting_next].fd);
+		waiting[waiting_next].id = id;
+		waiting[waiting_next].fd = fd;
+		waiting_next = (waiting_next + 1) % MAX_WAITING;
+		return;
+	}
+	for (i = 0; i < MAX_WAITING; i++) {
+		if (waiting[i].fd > 0 && waiting[i].id == id) {
+			const char *error = fd < 0 ? "no engine connection arrived" : pass(waiting[i].fd, fd);
+
+			close(waiting[i].fd);
+			waiting[i].fd = 0;
+			if (fd >= 0)
+				close(fd);
+			reply(id, error);
+			return;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	reply(id, "no client socket arrived");
+}
+
+int skiff_handoff(void)
+{
+	char line[LINE_MAX_LEN];
+	size_t len = 0;
+	const char *env = getenv("NODE_CHANNEL_FD");
+
+	if (env)
+		channel = atoi(env);
+	for (;;) {
+		char data[4096];
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+		} control;
+		struct iovec iov = { data, sizeof(data) };
+		struct msghdr msg;
+		struct cmsghdr *c;
+		ssize_t n;
+		ssize_t i;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+			size_t k, count;
+
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (k = 0; k < count; k++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+				if (nfds < sizeof(fds) / sizeof(fds[0]))
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (data[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = data[i];
+				continue;
+			}
+			line[len] = '\0';
+			on_line(line);
+			len = 0;
+		}
+	}
+}

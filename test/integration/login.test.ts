@@ -450,6 +450,103 @@ images:
     });
   });
 
+  /** Kills the device's daemon with SIGKILL: no clean-up of any kind runs. */
+  async function killDaemon() {
+    const r = await dev.exec('pkill -9 -f "[s]kiff-core.mjs daemon"; sleep 0.2; ! pgrep -f "[s]kiff-core.mjs daemon"');
+    expect(r.code, `daemon still running: ${r.stdout}${r.stderr}`).toBe(0);
+  }
+
+  /** Starts the daemon again as the device's boot did; resolves once USER's socket answers. */
+  async function startDaemonAgain(user: string) {
+    await dev.exec('rm -f /run/skiff-core/users/*.sock; setsid -f /usr/bin/skiff-core daemon --create-users >>/var/log/skiff-core.log 2>&1 </dev/null');
+    await socketReady(user);
+  }
+
+  /** An interactive shell through the real sshd, with ssh2's client (PTY, resize, exit code). */
+  async function ptyShell(user: string) {
+    const client = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', reject);
+      client.connect({ host: '127.0.0.1', port: dev.sshPort, username: user, privateKey: readFileSync(dev.keyPath), readyTimeout: 30_000 });
+    });
+    const channel = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, ch) => (err ? reject(err) : resolve(ch))));
+    let out = '';
+    channel.on('data', (d: Buffer) => (out += d.toString()));
+    const exit = new Promise<number | undefined>((resolve) => channel.once('exit', (code: number | undefined) => resolve(code)));
+    let n = 0;
+    /** Runs SCRIPT and returns its output lines, found between markers the shell computes. */
+    const ask = async (script: string) => {
+      n += 1;
+      out = '';
+      channel.write(`echo "B=$((${n}+1000))"; ${script}; echo "E=$((${n}+2000))x"\n`);
+      const re = new RegExp(`B=${n + 1000}\\r*\\n([\\s\\S]*?)E=${n + 2000}x`);
+      const m = await waitFor(() => re.exec(out), { what: `the answer to ${script}`, timeoutMs: 20_000 }).catch((err: Error) => {
+        throw new Error(`${err.message}\nterminal output so far: ${JSON.stringify(out)}`);
+      });
+      return (m[1] ?? '').replace(/\r/g, '').trim().split('\n').map((l) => l.trim());
+    };
+    return { client, channel, exit, ask };
+  }
+
+  it('sessions outlive the daemon: a PTY shell and `cat` through kill -9 and a new start, then resize and exit codes', async () => {
+    await containersReady();
+    await withLogs('daemon restart', async () => {
+      const pty = await ptyShell('alice');
+      const cat = dev.spawnSsh('alice', 'cat');
+      let catOut = '';
+      cat.stdout!.on('data', (d: Buffer) => (catOut += d.toString()));
+      const catExit = new Promise<number | null>((resolve) => cat.once('close', (code) => resolve(code)));
+      try {
+        expect(await pty.ask('whoami')).toEqual(['alice']);
+        cat.stdin!.write('before\n');
+        await waitFor(() => catOut === 'before\n', { what: 'cat to echo before the restart', timeoutMs: 20_000 });
+
+        await killDaemon();
+        // Bytes flow with no daemon at all: they never went through it.
+        cat.stdin!.write('while down\n');
+        await waitFor(() => catOut === 'before\nwhile down\n', { what: 'cat to echo while the daemon is down', timeoutMs: 10_000 });
+        expect(await pty.ask('echo typed-while-down')).toEqual(['typed-while-down']);
+
+        await startDaemonAgain('alice');
+        // A resize after the restart reaches the container (through the new daemon).
+        pty.channel.setWindow(50, 120, 0, 0);
+        let size: string[] = [];
+        for (let i = 0; i < 40 && size[0] !== '50 120'; i++) {
+          await new Promise((r) => setTimeout(r, 250));
+          size = await pty.ask('stty size');
+        }
+        expect(size).toEqual(['50 120']);
+        cat.stdin!.write('after\n');
+        cat.stdin!.end();
+        expect(await catExit).toBe(0);
+        expect(catOut).toBe('before\nwhile down\nafter\n');
+        pty.channel.write('exit 3\n');
+        expect(await pty.exit).toBe(3);
+      } finally {
+        cat.kill('SIGKILL');
+        pty.client.end();
+      }
+    });
+  });
+
+  it('a client that left while the daemon was down: its processes are gone within 5 s of the daemon\'s return', async () => {
+    await containersReady();
+    await withLogs('orphan after restart', async () => {
+      const client = dev.spawnSsh('alice', 'sleep 1002');
+      await waitFor(async () => (await processes(lite, 'sleep 1002')).length > 0, { what: 'sleep 1002 in the container', timeoutMs: 30_000 });
+      await killDaemon();
+      client.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 1000));
+      // Nobody ends it while there is no daemon.
+      expect(await processes(lite, 'sleep 1002')).toHaveLength(1);
+      await startDaemonAgain('alice');
+      const back = Date.now();
+      await waitFor(async () => (await processes(lite, 'sleep 1002')).length === 0, { what: 'sleep 1002 to be ended', timeoutMs: 5000, intervalMs: 200 });
+      console.log(`orphaned session ended ${Date.now() - back} ms after the daemon's socket was back`);
+    });
+  });
+
   // Last, so the build-in-progress test above sees the device's first minutes. The same suite
   // runs against the gateway in gateway.test.ts.
   conformanceSuite('OpenSSH + login shell', () => target);

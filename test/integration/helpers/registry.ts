@@ -65,7 +65,8 @@ export async function removeRegistryRepositories(address: string, prefix: string
 /** Removes blobs that no manifest refers to any more (only for the registry provision.sh runs). */
 export function collectRegistryGarbage(address: string): Promise<void> {
   const storage = localStorage(address);
-  if (!storage) return Promise.resolve();
+  // A registry nothing was ever pushed to has no repositories folder, and nothing to collect.
+  if (!storage || !existsSync(storage.repositories)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     execFile('docker-registry', ['garbage-collect', '--delete-untagged', storage.config], { timeout: 120_000 }, (err, _out, stderr) =>
       err ? reject(new Error(`docker-registry garbage-collect failed: ${stderr.trim() || err.message}`)) : resolve(),

@@ -10,12 +10,7 @@ import type { Logger } from '../log.js';
 
 const { utils } = ssh2;
 
-export const HOST_KEY_FILE = 'ssh_host_ed25519_key';
-
-/** Default host key path: beside the config, on the persist partition with it. */
-export function defaultHostKeyPath(configPath: string): string {
-  return join(dirname(configPath), HOST_KEY_FILE);
-}
+export { defaultHostKeyPath, HOST_KEY_FILE } from './host-key-path.js';
 
 export interface HostKey {
   path: string;

@@ -1,12 +1,13 @@
 // The gateway as a part of the daemon: where it listens (the command line wins over the config),
-// the host key (made on first use), and following config reloads. The daemon command loads this
-// module only when a gateway is asked for, so other commands never load ssh2.
+// the host key (made on first use), and following config reloads. ssh2 (and the gateway) load
+// only once an address to listen on is configured: a daemon without a gateway never holds them.
 import { dirname, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { SessionHandler } from '../session/session-server.js';
-import { startGateway, type Gateway } from './gateway.js';
-import { defaultHostKeyPath, loadOrCreateHostKey, type HostKey } from './host-key.js';
+import type { Gateway } from './gateway.js';
+import type { HostKey } from './host-key.js';
+import { defaultHostKeyPath } from './host-key-path.js';
 
 export interface GatewayServiceOptions {
   configPath: string;
@@ -67,6 +68,7 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
     const key = listen.join(',');
     if (key === lastListen || (listen.length === 0 && !gateway)) return;
     if (!gateway) {
+      const [{ startGateway }, { loadOrCreateHostKey }] = await Promise.all([import('./gateway.js'), import('./host-key.js')]);
       const path = hostKeyPathFor(config);
       hostKey = await loadOrCreateHostKey(path, log);
       log.info({ path, type: hostKey.type, fingerprint: hostKey.fingerprint }, hostKey.created ? 'SSH host key created' : 'SSH host key loaded');

@@ -36,7 +36,7 @@ async function bundle(outfile, faults) {
     entryPoints: [new URL('../src/cli/main-entry.ts', import.meta.url).pathname],
     format: 'cjs',
     write: false,
-    plugins: [rawText(), unusedBuildKit()],
+    plugins: [rawText()],
   });
   const cliCode = cli.outputFiles[0].text;
 
@@ -86,19 +86,6 @@ function rawText() {
         contents: await readFile(args.path, 'utf8'),
         loader: 'text',
       }));
-    },
-  };
-}
-
-// dockerode loads gRPC and protobuf for BuildKit sessions, which skiff-core never opens (it
-// builds with the classic builder). They are a third of the bundle; empty stand-ins keep
-// dockerode loading (it only touches them inside those functions).
-function unusedBuildKit() {
-  return {
-    name: 'unused-buildkit',
-    setup(b) {
-      b.onResolve({ filter: /^(@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)$/ }, (args) => ({ path: args.path, namespace: 'unused' }));
-      b.onLoad({ filter: /.*/, namespace: 'unused' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
     },
   };
 }

@@ -7,7 +7,6 @@
 import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { addAbortSignal, Readable, type Duplex } from 'node:stream';
-import Dockerode from 'dockerode';
 import { SkiffError, errorMessage, isNotFound, isSkiffError } from '../errors.js';
 import type {
   BuildOptions,
@@ -31,6 +30,7 @@ import type {
 } from './engine.js';
 import { configOnlyArchive, type RawImageInspect } from './image-config.js';
 import { splitRepoTag } from './image-ref.js';
+import { dialEngine, type EngineEndpoint } from './http-dial.js';
 import { stopReading } from './socket-reading.js';
 import { createBuildOutputParser, createJsonLineParser, createPullProgressTracker, streamError } from './progress.js';
 import { createStdioDemuxer, demuxStdio } from './stdio-frames.js';
@@ -50,9 +50,7 @@ export interface DockerEngineOptions {
   log?: EngineLog;
 }
 
-type Endpoint =
-  | { kind: 'socket'; socketPath: string }
-  | { kind: 'tcp'; host: string; port: number; protocol: 'http' | 'https' };
+type Endpoint = EngineEndpoint;
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
@@ -85,11 +83,6 @@ function resolveEndpoint(options: DockerEngineOptions): Endpoint {
 function describeEndpoint(endpoint: Endpoint): string {
   return endpoint.kind === 'socket' ? endpoint.socketPath : `tcp://${endpoint.host}:${endpoint.port}`;
 }
-
-// Every status is handed back to us; send() decides what is an error.
-const ANY_STATUS: Record<number, true> = Object.freeze(
-  Object.fromEntries(Array.from({ length: 500 }, (_, i) => [i + 100, true as const])),
-);
 
 const UNREACHABLE_REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused (is dockerd running?)',
@@ -342,17 +335,6 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
   const endpoint = resolveEndpoint(options);
   const where = describeEndpoint(endpoint);
   const log = options.log;
-  let docker: Dockerode;
-  try {
-    // Every connection field is set so that dockerode's own reading of DOCKER_HOST cannot mix in.
-    docker =
-      endpoint.kind === 'socket'
-        ? new Dockerode({ socketPath: endpoint.socketPath, host: undefined, port: undefined, protocol: 'http' })
-        : new Dockerode({ socketPath: undefined, host: endpoint.host, port: endpoint.port, protocol: endpoint.protocol });
-  } catch (cause) {
-    throw new SkiffError('ENGINE_UNREACHABLE', `cannot reach Docker at ${where}: ${errorMessage(cause)}`, { cause });
-  }
-
   function mapError(err: unknown, spec: Pick<RequestSpec, 'op' | 'signal'>): SkiffError {
     if (err instanceof SkiffError) return err;
     if (spec.signal?.aborted === true || (err instanceof Error && err.name === 'AbortError')) {
@@ -368,20 +350,13 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
   }
 
   function dial(spec: RequestSpec): Promise<IncomingMessage> {
-    return new Promise((resolvePromise, reject) => {
-      docker.modem.dial(
-        {
-          path: `${spec.path}?`,
-          method: spec.method,
-          // The modem sends `_body` as JSON (and drops `{}`), and `_query` as the query string.
-          options: { _query: cleanQuery(spec.query), _body: spec.body ?? {} },
-          ...(spec.file === undefined ? {} : { file: spec.file }),
-          ...(spec.signal === undefined ? {} : { abortSignal: spec.signal }),
-          isStream: true,
-          statusCodes: ANY_STATUS,
-        },
-        (err, result) => (err ? reject(err) : resolvePromise(result as IncomingMessage)),
-      );
+    return dialEngine(endpoint, {
+      method: spec.method,
+      path: spec.path,
+      query: cleanQuery(spec.query),
+      body: spec.body,
+      ...(spec.file === undefined ? {} : { file: spec.file }),
+      signal: spec.signal,
     });
   }
 

@@ -16,4 +16,8 @@ export function stopReading(stream: Duplex): void {
     handle.reading = false;
     handle.readStop();
   }
+  // A read the stream thinks is still pending would never be asked for again (as Node's
+  // child_process does when it hands a socket to a child).
+  const state = (stream as unknown as { _readableState?: { reading: boolean } })._readableState;
+  if (state) state.reading = false;
 }

@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, encodeHeader, FRAME, MAX_HELLO } from '../../src/session/frames.js';
+import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_HELLO } from '../../src/session/frames.js';
 import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
-import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import { BUSYBOX_IMAGE, cleanupByPrefix, execIn, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 import { frameBounds, median, rawSession, realLogin, recordLogin, rss, seeded, type RawResult } from './helpers/hostile.js';
 import { freePort } from '../support/net.js';
 
@@ -199,6 +199,44 @@ users:
     }
     await checkpoint('session socket: malformed input', inputs.length);
   }, 300_000);
+
+  it("session socket: another user's session cannot be taken back, resized or signalled, even with its token", async () => {
+    // The victim's session, handed off: the raw socket drops the descriptor, the control stays.
+    const victim = connect(join(paths.runDir, 'users', `${VICTIM}.sock`));
+    const frames: [number, Buffer][] = [];
+    const decoder = createFrameDecoder((type, payload) => frames.push([type, payload]), () => victim.destroy());
+    victim.on('data', (c: Buffer) => decoder.push(c));
+    victim.on('error', () => undefined);
+    await new Promise((r) => victim.once('connect', r));
+    victim.write(encodeFrame(FRAME.hello, { v: 1, tty: false, handoff: true, command: 'exec sleep 31', env: {} }));
+    try {
+      const handoff = await waitFor(() => frames.find(([t]) => t === FRAME.handoff), { what: 'the hand-off frame', timeoutMs: 30_000 });
+      const given = JSON.parse(handoff[1].toString()) as { session: string; token: string };
+      const sleeping = () => execIn(docker, container, ['sh', '-c', 'ps -o args | grep -cx "sleep 31" || true']);
+      await waitFor(async () => (await sleeping()).trim() === '1', { what: 'sleep 31 in the container', timeoutMs: 10_000 });
+
+      const attempts: [string, string, { session: string; token: string }][] = [
+        ['their token, on my socket', ATTACKER, given],
+        ['a forged token, on their socket', VICTIM, { session: given.session, token: 'f'.repeat(64) }],
+        ['a forged token, on my socket', ATTACKER, { session: given.session, token: 'f'.repeat(64) }],
+        ['no such session', ATTACKER, { session: '0'.repeat(64), token: given.token }],
+      ];
+      for (const [name, user, resume] of attempts) {
+        const r = await rawSession(paths.runDir, user, [
+          encodeFrame(FRAME.hello, { v: 1, tty: false, env: {}, resume }),
+          encodeFrame(FRAME.resize, { cols: 10, rows: 10 }),
+          encodeFrame(FRAME.signal, { name: 'KILL' }),
+          encodeFrame(FRAME.done),
+        ]);
+        expect({ name, error: r.error, exit: r.exit }).toEqual({ name, error: 'no such session for this account', exit: undefined });
+      }
+      // Nothing reached it: the victim's process runs on.
+      expect((await sleeping()).trim()).toBe('1');
+      await checkpoint('session socket: taking over sessions', attempts.length);
+    } finally {
+      victim.destroy();
+    }
+  }, 120_000);
 
   it('session socket: 300 connections holding large partial hellos, and silent ones, while a user logs in', async () => {
     const holders: Socket[] = [];

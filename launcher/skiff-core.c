@@ -43,6 +43,13 @@
 #define SKIFF_CORE_BUNDLE "/usr/lib/skiff-core/skiff-core.mjs"
 #endif
 
+/*
+ * V8's young generation capped at 1 MB: the daemon runs for months on boards with 512 MB, and
+ * this keeps its resident memory about 20 MB lower (measured with `npm run bench`, 6a), for more
+ * frequent minor collections of a heap that holds about 11 MB.
+ */
+#define NODE_FLAG "--max-semi-space-size=1"
+
 #define ARGV0_VAR "SKIFF_CORE_ARGV0"
 #define SELF_VAR "SKIFF_CORE_LAUNCHER"
 
@@ -169,10 +176,11 @@ int main(int argc, char **argv)
 		env[n] = self_entry;
 	}
 
-	/* node, the bundle, then argv[1..]: argc + 2 slots including the terminating NULL. */
-	args = xcalloc((size_t)(argc > 0 ? argc : 1) + 2, sizeof(*args));
+	/* node, its flag, the bundle, then argv[1..]: argc + 3 slots with the terminating NULL. */
+	args = xcalloc((size_t)(argc > 0 ? argc : 1) + 3, sizeof(*args));
 	n = 0;
 	args[n++] = SKIFF_CORE_NODE;
+	args[n++] = NODE_FLAG;
 	args[n++] = SKIFF_CORE_BUNDLE;
 	for (i = 1; i < argc; i++)
 		args[n++] = argv[i];

@@ -10,6 +10,11 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Fail with EEXIST instead of replacing an existing file. */
   exclusive?: boolean;
+  /**
+   * false: atomic against a crash of the process, not of the machine (no fsync). For state that
+   * a power cut ends anyway, such as records of running sessions in /run.
+   */
+  durable?: boolean;
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
@@ -18,7 +23,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (options.durable !== false) await handle.sync();
   } catch (err) {
     await handle.close();
     await rm(temp, { force: true });
@@ -37,7 +42,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     await rm(temp, { force: true });
     throw err;
   }
-  await syncDir(dir);
+  if (options.durable !== false) await syncDir(dir);
 }
 
 async function syncDir(dir: string): Promise<void> {

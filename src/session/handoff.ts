@@ -79,7 +79,8 @@ export async function openSessionRecords(runDir: string): Promise<SessionRecords
       const got = Buffer.from(given);
       return got.length === want.length && timingSafeEqual(got, want);
     },
-    save: (record) => writeFileAtomic(file(record.execId), JSON.stringify(record), { mode: 0o600 }),
+    // On every login: no fsync, a power cut ends the sessions with their records.
+    save: (record) => writeFileAtomic(file(record.execId), JSON.stringify(record), { mode: 0o600, durable: false }),
     get,
     remove: (execId) => rm(file(execId), { force: true }),
     async list() {

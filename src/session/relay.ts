@@ -75,9 +75,12 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
   if ('error' in plan) throw new SkiffError('SESSION_REFUSED', plan.error);
   if (io.closed.aborted) return { code: 255 };
 
-  // Commands without a TTY may take a waiting exec; the next one is started meanwhile.
+  // Commands without a TTY may take a waiting exec; the next one is started once this session
+  // has its own (the engine serves this login first).
   const warm = hello.tty ? undefined : deps.warm?.take(containerId, plan);
-  if (!hello.tty) deps.warm?.refill(containerId, plan);
+  const refill = () => {
+    if (!hello.tty) deps.warm?.refill(containerId, plan);
+  };
   const session =
     warm ??
     (await deps.engine.execSession(containerId, plan.cmd, {
@@ -89,8 +92,9 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
     }));
   deps.attached?.(route.container, 1);
   try {
-    if (io.handoff && deps.records) return await handOver(deps, session, route, containerId, hello.tty, io, io.handoff);
+    if (io.handoff && deps.records) return await handOver(deps, session, route, containerId, hello.tty, io, io.handoff, refill);
     io.started();
+    refill();
     const exit = await relay(deps, session, containerId, hello.tty, io);
     // Killed (SIGKILL or SIGTERM): if the container is going away under it (Docker stopping or
     // restarting, the container stopped), say so rather than leave a bare exit status. The
@@ -113,7 +117,16 @@ async function sayWhyKilled(engine: Engine, exit: ExitInfo, containerId: string,
  * The bytes leave the daemon: the client gets the connection, the daemon keeps the record and
  * the control. A failed hand-over ends the exec (its client never got it).
  */
-async function handOver(deps: SessionDeps, session: ExecSession, route: Route, containerId: string, tty: boolean, io: SessionIo, handoff: Handoff): Promise<ExitInfo> {
+async function handOver(
+  deps: SessionDeps,
+  session: ExecSession,
+  route: Route,
+  containerId: string,
+  tty: boolean,
+  io: SessionIo,
+  handoff: Handoff,
+  handedOff: () => void,
+): Promise<ExitInfo> {
   const records = deps.records!;
   const { execId, stream } = session;
   await records.save({ execId, user: route.user, containerId, container: route.container, tty });
@@ -133,6 +146,7 @@ async function handOver(deps: SessionDeps, session: ExecSession, route: Route, c
       // Only the daemon's descriptor: the client's copy keeps the connection open.
       stream.destroy();
     }
+    handedOff();
     return await controlSession(deps, session, { containerId, name: route.container, tty }, io, handoff);
   } finally {
     deps.live?.delete(execId);

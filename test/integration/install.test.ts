@@ -216,7 +216,7 @@ describe('make install', () => {
         join(probe, 'usr/lib/skiff-core/skiff-core.mjs'),
         [
           'const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(NODE_|UV_|OPENSSL_|SKIFF_CORE_ARGV0$|KEEP_ME$)/.test(k)));',
-          'console.log(JSON.stringify({ args: process.argv.slice(2), bundle: process.argv[1], env, pid: process.pid }));',
+          'console.log(JSON.stringify({ args: process.argv.slice(2), bundle: process.argv[1], execArgv: process.execArgv, env, pid: process.pid }));',
         ].join('\n'),
       );
     });
@@ -224,6 +224,7 @@ describe('make install', () => {
     interface Probe {
       args: string[];
       bundle: string;
+      execArgv: string[];
       env: Record<string, string>;
       pid: number;
     }
@@ -245,20 +246,15 @@ describe('make install', () => {
       return { shellPid: Number(pidLine), probe: JSON.parse(json ?? '') as Probe };
     }
 
-    it('passes sshd\'s login-shell argv[0] on, in place of the process (same PID)', async () => {
-      const { shellPid, probe: p } = await launch('exec -a -skiff-core /usr/bin/skiff-core');
+    it('passes its argv[0] on, in place of the process (same PID), with the flag the daemon runs with', async () => {
+      const { shellPid, probe: p } = await launch('exec -a skiff-core /usr/bin/skiff-core status');
       expect(p).toEqual({
-        args: [],
+        args: ['status'],
         bundle: '/usr/lib/skiff-core/skiff-core.mjs',
-        env: { SKIFF_CORE_ARGV0: '-skiff-core', KEEP_ME: 'kept' },
+        execArgv: ['--max-semi-space-size=1'],
+        env: { SKIFF_CORE_ARGV0: 'skiff-core', KEEP_ME: 'kept' },
         pid: shellPid,
       });
-    });
-
-    it('passes `-c CMD` through as arguments of the bundle', async () => {
-      const { probe: p } = await launch(`exec -a skiff-core /usr/bin/skiff-core -c 'echo hi'`);
-      expect(p.args).toEqual(['-c', 'echo hi']);
-      expect(p.env['SKIFF_CORE_ARGV0']).toBe('skiff-core');
     });
 
     it('never turns an argument into a Node.js option', async () => {

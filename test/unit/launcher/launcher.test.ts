@@ -28,7 +28,7 @@ let launcher: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'skt-launcher-'));
   await chmod(dir, 0o755);
-  await writeFile(join(dir, 'fake-node'), '#!/bin/sh\n# argv: BUNDLE ARGS...\necho "args: $*"\nexec /usr/bin/env -0\n', { mode: 0o755 });
+  await writeFile(join(dir, 'fake-node'), '#!/bin/sh\n# argv: FLAG BUNDLE ARGS...\necho "args: $*"\nexec /usr/bin/env -0\n', { mode: 0o755 });
   await writeFile(join(dir, 'bundle.mjs'), '', { mode: 0o644 });
   launcher = join(dir, 'skiff-core');
   execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-std=c99', `-DSKIFF_CORE_NODE="${join(dir, 'fake-node')}"`, `-DSKIFF_CORE_BUNDLE="${join(dir, 'bundle.mjs')}"`, '-o', launcher, ...SOURCES]);
@@ -57,7 +57,7 @@ function launch(asRoot: boolean, argv0: string, args: string[]): { args: string;
 describe('launcher', () => {
   it('passes only the allowlist and a fixed PATH to node for a user', () => {
     const r = launch(false, 'skiff-core', ['status', '--json']);
-    expect(r.args).toBe(`args: ${join(dir, 'bundle.mjs')} status --json`);
+    expect(r.args).toBe(`args: --max-semi-space-size=1 ${join(dir, 'bundle.mjs')} status --json`);
     for (const [k, v] of Object.entries(FRIENDLY)) expect(r.env[k]).toBe(v);
     expect(`PATH=${r.env.PATH}`).toBe(FIXED_PATH);
     for (const k of ['NODE_OPTIONS', 'GCONV_PATH', 'LOCPATH', 'GLIBC_TUNABLES', 'LD_PRELOAD', 'SKIFF_CORE_RUN_DIR', 'RANDOM_THING', 'DOCKER_HOST']) expect(r.env[k]).toBeUndefined();

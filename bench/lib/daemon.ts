@@ -65,11 +65,11 @@ export async function startDaemon(paths: DaemonPaths, env: NodeJS.ProcessEnv, ex
   const spawnedAt = Date.now();
   const child = start(
     process.execPath,
-    // As the installed launcher runs it (launcher/skiff-core.c, NODE_FLAG).
+    // As the installed launcher runs it (launcher/skiff-core.c: NODE_FLAG, MALLOC_ENTRY).
     ['--max-semi-space-size=1', paths.bundle, '--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.config, '--work-dir', paths.workDir, '--users', 'lookup', '--log-level', 'info', ...extraArgs],
     // Its own process group: the benchmark decides when it stops (after the measures, before
     // the containers are removed), not a Ctrl-C sent to the terminal's group.
-    { stdio: ['ignore', 'ignore', 'pipe'], env, detached: true },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, MALLOC_ARENA_MAX: '2' }, detached: true },
   );
   const pid = child.pid;
   if (pid === undefined) throw new Error('cannot start the daemon');

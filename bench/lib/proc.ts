@@ -106,6 +106,9 @@ export interface ProcMemory {
   rss: number;
   /** Peak resident set size (VmHWM), bytes. */
   hwm: number;
+  /** Of the RSS: private memory (RssAnon), and mapped files such as node's own binary (RssFile). */
+  anon: number;
+  file: number;
 }
 
 /** VmRSS and VmHWM of a process from /proc/PID/status; undefined once it is gone. */
@@ -120,7 +123,7 @@ export function procMemory(pid: number): ProcMemory | undefined {
     const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
     return m?.[1] ? Number(m[1]) * 1024 : 0;
   };
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
+  return { rss: field('VmRSS'), hwm: field('VmHWM'), anon: field('RssAnon'), file: field('RssFile') };
 }
 
 /** Resets a process's VmHWM to its current RSS (writes 5 to /proc/PID/clear_refs); false if refused. */

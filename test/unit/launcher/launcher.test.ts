@@ -64,6 +64,7 @@ describe('launcher', () => {
     // The argv[0] it was started with, never an inherited value; and where it is, for the daemon.
     expect(r.env.SKIFF_CORE_ARGV0).toBe(launcher);
     expect(r.env.SKIFF_CORE_LAUNCHER).toBe(launcher);
+    expect(r.env.MALLOC_ARENA_MAX).toBe('2');
   });
 
   it('serves a login itself: node never starts for "-c CMD" or a login shell', async () => {

@@ -54,8 +54,8 @@ struct buf {
 static struct {
 	int tty, d, e, pending_fd;
 	int handed, started, progress_shown, stdin_open, stdin_eof, e_shut, e_eof;
-	int done_sent, exited, refused, finished, code;
-	struct buf din, dout, ein, out[2];
+	int done_sent, exited, refused, finished, code, rehellos;
+	struct buf din, dout, ein, out[2], hello;
 	unsigned char hdr[8];
 	size_t hdr_len;
 	uint32_t left;
@@ -432,6 +432,8 @@ static void send_hello(const char *command)
 		json_escape(&j, eq + 1);
 	}
 	buf_str(&j, "}}");
+	/* Kept: a login still waiting asks again if the daemon restarts meanwhile. */
+	frame_add(&S.hello, F_HELLO, j.p, j.len);
 	send_json(F_HELLO, &j);
 	free(j.p);
 }
@@ -467,15 +469,25 @@ static void send_resume(void)
 	S.done_sent = S.e_eof;
 }
 
+/* A waiting login asks the next daemon again, a few times (not forever: it may be what failed). */
+#define MAX_REHELLOS 3
+
 static void daemon_lost(void)
 {
 	if (S.d >= 0)
 		close(S.d);
 	S.d = -1;
 	S.din.len = S.dout.len = 0;
-	if (S.handed && !S.exited && !S.refused) {
-		S.lost_at = now_ms();
-		S.retry_at = S.lost_at + 100;
+	S.lost_at = now_ms();
+	S.retry_at = S.lost_at + 100;
+	/* The session runs on; its control comes back with the next daemon. */
+	if (S.handed && !S.exited && !S.refused)
+		return;
+	/* Refused by the next daemon: the bytes still flow until the exec ends. */
+	if (S.handed && S.refused && !S.e_eof)
+		return;
+	if (!S.handed && !S.started && !S.exited && S.code == 255 && S.rehellos < MAX_REHELLOS) {
+		S.rehellos++;
 		return;
 	}
 	if (!S.exited && !S.refused && S.code == 255)
@@ -868,12 +880,15 @@ static void run_loop(const sigset_t *during_poll)
 			S.out[0].len = S.out[1].len = 0;
 			break;
 		}
-		if (S.d < 0 && S.handed && !S.refused && now_ms() >= S.retry_at) {
+		if (S.d < 0 && !S.refused && now_ms() >= S.retry_at) {
 			S.d = dial();
-			if (S.d >= 0)
+			if (S.d >= 0 && S.handed) {
 				send_resume();
-			else if (S.e_eof && now_ms() - S.lost_at > EXIT_WAIT_MS) {
-				say_line("the session ended while the skiff-core daemon was away, and it did not come back to tell the exit status");
+			} else if (S.d >= 0) {
+				buf_add(&S.dout, S.hello.p, S.hello.len);
+			} else if (S.handed ? S.e_eof && now_ms() - S.lost_at > EXIT_WAIT_MS : now_ms() - S.lost_at > CONNECT_WAIT_MS) {
+				say_line(S.handed ? "the session ended while the skiff-core daemon was away, and it did not come back to tell the exit status"
+						  : "the skiff-core daemon went away and did not come back; try again");
 				break;
 			}
 			S.retry_at = now_ms() + RETRY_MS;

@@ -9,6 +9,12 @@ import { stopReading } from '../engine/socket-reading.js';
 import type { Logger } from '../log.js';
 import type { ExecPlan } from './route.js';
 
+/**
+ * Waiting execs kept per (container, user): two, so that commands run back to back (rsync, git,
+ * an editor's save) each find one while the next is being started.
+ */
+export const WARM_PER_KEY = 2;
+
 /** Reads the command line; EOF (the daemon went away) just ends it. */
 const WAITER = 'IFS= read -r line || exit 0; eval "$line"';
 
@@ -40,23 +46,23 @@ interface Waiting {
 }
 
 export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
-  const ready = new Map<string, Waiting>();
-  const starting = new Set<string>();
+  const ready = new Map<string, Waiting[]>();
+  const starting = new Map<string, number>();
   const failed = new Map<string, number>();
 
   const keyOf = (containerId: string, plan: ExecPlan) =>
     createHash('sha256').update(JSON.stringify([containerId, plan.user, plan.workingDir, plan.identityEnv])).digest('hex');
 
-  return {
+  const warm: WarmExecs = {
     take(containerId, plan) {
       const line = commandLine(plan);
       if (line.indexOf('\n') !== line.length - 1 || line.length > 64 * 1024) return undefined;
       const key = keyOf(containerId, plan);
-      const waiting = ready.get(key);
+      let waiting = ready.get(key)?.shift();
+      // One that ended while waiting (its container stopped) is skipped.
+      while (waiting && (waiting.session.stream.destroyed || waiting.session.stream.readableEnded)) waiting = ready.get(key)?.shift();
       if (!waiting) return undefined;
-      ready.delete(key);
       const { session } = waiting;
-      if (session.stream.destroyed || session.stream.readableEnded) return undefined;
       session.stream.off('data', waiting.idle);
       // Its answer stays unread until the session reads it (or hands it to its client).
       stopReading(session.stream);
@@ -66,10 +72,15 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
     },
     refill(containerId, plan) {
       const key = keyOf(containerId, plan);
-      if (ready.has(key) || starting.has(key)) return;
+      if ((ready.get(key)?.length ?? 0) + (starting.get(key) ?? 0) >= WARM_PER_KEY) return;
       // A container without /bin/sh (or a failing exec) is not retried for a while.
       if ((failed.get(key) ?? 0) > Date.now()) return;
-      starting.add(key);
+      const done = () => {
+        const n = (starting.get(key) ?? 1) - 1;
+        if (n > 0) starting.set(key, n);
+        else starting.delete(key);
+      };
+      starting.set(key, (starting.get(key) ?? 0) + 1);
       engine
         .execSession(containerId, ['/bin/sh', '-c', WAITER], {
           tty: false,
@@ -79,20 +90,24 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
         })
         .then(
           (session) => {
-            starting.delete(key);
+            done();
             const waiting: Waiting = { session, early: [], idle: (chunk) => waiting.early.push(chunk) };
             // Gone while waiting (container stopped or replaced): forget it.
             const forget = () => {
-              if (ready.get(key) === waiting) ready.delete(key);
+              const list = ready.get(key);
+              const at = list?.indexOf(waiting) ?? -1;
+              if (list && at >= 0) list.splice(at, 1);
             };
             session.stream.once('end', forget);
             session.stream.once('close', forget);
             session.stream.on('error', () => undefined);
             session.stream.on('data', waiting.idle);
-            ready.set(key, waiting);
+            ready.set(key, [...(ready.get(key) ?? []), waiting]);
+            // Fill up to the depth: one at a time, so a busy engine is not asked for many at once.
+            warm.refill(containerId, plan);
           },
           (err: unknown) => {
-            starting.delete(key);
+            done();
             failed.set(key, Date.now() + 60_000);
             log.debug({ err, container: containerId }, 'Cannot keep an exec waiting; logins use the ordinary path');
           },
@@ -100,8 +115,9 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
     },
     close() {
       // EOF on their stdin ends the waiting shells.
-      for (const { session } of ready.values()) session.stream.end();
+      for (const list of ready.values()) for (const { session } of list) session.stream.end();
       ready.clear();
     },
   };
+  return warm;
 }

@@ -262,6 +262,32 @@ describe.each(TARGETS)('login client ($name)', (target) => {
     }
   }, 60_000);
 
+  it('a login still waiting asks the next daemon again when the daemon restarts', async () => {
+    const hellos: string[] = [];
+    let second: Server | undefined;
+    const first = await daemon(async (socket, frames) => {
+      hellos.push((await expectFrame(frames, FRAME.hello)).toString());
+      socket.write(encodeFrame(FRAME.progress, { line: 'building' }));
+      first.close();
+      socket.destroy();
+      second = await daemon(async (s2, f2) => {
+        hellos.push((await expectFrame(f2, FRAME.hello)).toString());
+        s2.write(encodeFrame(FRAME.started, {}));
+        await expectFrame(f2, FRAME.stdinEnd);
+        s2.end(encodeFrame(FRAME.exit, { code: 4 }));
+      });
+    });
+    try {
+      const r = await client('make', Buffer.alloc(0));
+      expect(hellos).toHaveLength(2);
+      expect(hellos[1]).toBe(hellos[0]);
+      expect({ stderr: r.stderr, code: r.code }).toEqual({ stderr: 'building\n', code: 4 });
+    } finally {
+      first.close();
+      second?.close();
+    }
+  }, 60_000);
+
   it('a refusal is said in one line, with exit status 1', async () => {
     const server = await daemon(async (socket, frames) => {
       await expectFrame(frames, FRAME.hello);

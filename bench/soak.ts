@@ -12,6 +12,8 @@ import { startDaemon, writeConfig, type DaemonHandle } from './lib/daemon.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUNDLE = join(ROOT, 'dist/skiff-core.mjs');
+/** The login client, as installed for mapped users. */
+const LAUNCHER = join(ROOT, 'dist/skiff-core-launcher');
 const PROVISION = join(ROOT, 'scripts/provision.sh');
 const BUSYBOX = 'skiff-core-test/busybox:latest';
 
@@ -56,7 +58,7 @@ storage:
 /** A login; undefined when it worked, else what it printed. */
 function login(user: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BUNDLE, '-c', 'echo ok'], { env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: join(dir, 'run'), SKIFF_CORE_SESSION_USER: user }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(LAUNCHER, ['-c', 'echo ok'], { env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: join(dir, 'run'), SKIFF_CORE_SESSION_USER: user }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

@@ -34,8 +34,8 @@ LDFLAGS ?=
 
 BUNDLE = dist/skiff-core.mjs
 LAUNCHER = dist/skiff-core-launcher
-LAUNCHER_SRC = launcher/skiff-core.c launcher/login.c launcher/handoff.c
-LAUNCHER_HDR = launcher/login.h
+LAUNCHER_SRC = $(sort $(wildcard launcher/*.c))
+LAUNCHER_HDR = $(wildcard launcher/*.h)
 # What the launcher was compiled with: another CC, CFLAGS, NODE or PREFIX recompiles it, so a
 # launcher left over from a host build is not installed into a cross-compiled image.
 LAUNCHER_STAMP = $(LAUNCHER).flags

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "json.h"
 #include "login.h"
 
 enum {
@@ -45,11 +47,6 @@ enum {
 #define RETRY_MS 250
 /* How long an ended session waits for a restarting daemon to tell its exit status. */
 #define EXIT_WAIT_MS 60000
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
 
 static struct {
 	int tty, d, e, pending_fd;
@@ -69,194 +66,12 @@ static volatile sig_atomic_t got_winch, got_quit, got_fwd;
 static struct termios saved_termios;
 static int saved_flags[3] = { -1, -1, -1 };
 
-static void die_oom(void)
-{
-	static const char msg[] = "skiff-core: out of memory\n";
-
-	if (write(2, msg, sizeof(msg) - 1) < 0) { /* nothing else to do */ }
-	_exit(255);
-}
-
-static void buf_add(struct buf *b, const void *data, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		unsigned char *p;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL)
-			die_oom();
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-static void buf_drop(struct buf *b, size_t n)
-{
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void frame_add(struct buf *b, int type, const void *data, size_t n)
-{
-	unsigned char h[5] = { (unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
-			       (unsigned char)(n >> 8), (unsigned char)n };
-
-	buf_add(b, h, sizeof(h));
-	if (n)
-		buf_add(b, data, n);
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* --- JSON: what the client writes is escaped here; what it reads is the daemon's own JSON. --- */
-
-static void json_escape(struct buf *b, const char *s)
-{
-	char esc[8];
-
-	buf_str(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			buf_add(b, esc, 2);
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			buf_str(b, esc);
-		} else {
-			buf_add(b, &c, 1);
-		}
-	}
-	buf_str(b, "\"");
-}
-
-/* The value after "key": in a flat object (JSON.stringify writes no spaces), or NULL. */
-static const char *json_field(const char *json, const char *key)
-{
-	char pattern[64];
-	const char *p;
-
-	snprintf(pattern, sizeof(pattern), "\"%s\":", key);
-	p = strstr(json, pattern);
-	return p ? p + strlen(pattern) : NULL;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static size_t put_utf8(char *out, unsigned long cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-static unsigned long hex4(const char *p)
-{
-	unsigned long v = 0;
-	int i, h;
-
-	for (i = 0; i < 4; i++) {
-		h = hexval(p[i]);
-		if (h < 0)
-			return 0xfffd;
-		v = v * 16 + (unsigned long)h;
-	}
-	return v;
-}
-
-/* Decodes the JSON string at `p` into `out` (cut to `cap` - 1 bytes); 0 if `p` is no string. */
-static int json_string(const char *p, char *out, size_t cap)
-{
-	size_t n = 0;
-	char tmp[4];
-	size_t k;
-
-	if (p == NULL || *p != '"' || cap == 0)
-		return 0;
-	for (p++; *p && *p != '"'; p++) {
-		size_t len = 1;
-
-		tmp[0] = *p;
-		if (*p == '\\' && p[1]) {
-			p++;
-			switch (*p) {
-			case 'n': tmp[0] = '\n'; break;
-			case 'r': tmp[0] = '\r'; break;
-			case 't': tmp[0] = '\t'; break;
-			case 'b': tmp[0] = '\b'; break;
-			case 'f': tmp[0] = '\f'; break;
-			case 'u': {
-				unsigned long cp;
-
-				if (strnlen(p + 1, 4) < 4)
-					return 0;
-				cp = hex4(p + 1);
-				p += 4;
-				if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u' && strnlen(p + 3, 4) == 4) {
-					unsigned long lo = hex4(p + 3);
-
-					if (lo >= 0xdc00 && lo < 0xe000) {
-						cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-						p += 6;
-					}
-				}
-				if (cp >= 0xd800 && cp < 0xe000)
-					cp = 0xfffd;
-				len = put_utf8(tmp, cp);
-				break;
-			}
-			default: tmp[0] = *p; break;
-			}
-		}
-		for (k = 0; k < len && n + 1 < cap; k++)
-			out[n++] = tmp[k];
-	}
-	out[n] = '\0';
-	return 1;
 }
 
 /* --- the terminal and our descriptors ---------------------------------------------------- */

@@ -2,13 +2,19 @@
 // stand-in "node" that prints the environment it was given, run as an unprivileged user and as
 // root.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const SOURCES = ['skiff-core.c', 'login.c', 'handoff.c'].map((f) => fileURLToPath(new URL(`../../../launcher/${f}`, import.meta.url)));
+const LAUNCHER_DIR = fileURLToPath(new URL('../../../launcher/', import.meta.url));
+/** Every C file of the launcher, as the Makefile compiles them. */
+const SOURCES = readdirSync(LAUNCHER_DIR)
+  .filter((f) => f.endsWith('.c'))
+  .sort()
+  .map((f) => join(LAUNCHER_DIR, f));
 const FIXED_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const HOSTILE = {
   NODE_OPTIONS: '--inspect=0.0.0.0:9229',

@@ -4,6 +4,7 @@
 // to a stand-in engine that talks Docker's multiplexed stdio, so every byte the client handles is
 // one this test chose. Cross compilers and qemu come from the test provisioning (scripts/provision.sh).
 import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -14,7 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFrameDecoder, encodeFrame, FRAME } from '../../../src/session/frames.js';
 import { createHandoffHelper, type HandoffHelper } from '../../../src/session/handoff.js';
 
-const SOURCES = ['skiff-core.c', 'login.c', 'handoff.c'].map((f) => fileURLToPath(new URL(`../../../launcher/${f}`, import.meta.url)));
+const LAUNCHER_DIR = fileURLToPath(new URL('../../../launcher/', import.meta.url));
+/** Every C file of the launcher, as the Makefile compiles them. */
+const SOURCES = readdirSync(LAUNCHER_DIR)
+  .filter((f) => f.endsWith('.c'))
+  .sort()
+  .map((f) => join(LAUNCHER_DIR, f));
 
 interface Target {
   name: string;

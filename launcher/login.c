@@ -131,11 +131,26 @@ static void say_line(const char *message)
 	say(nl);
 }
 
+/* Output for stdout (0) or stderr (1): written at once when nothing waits before it. */
+static void emit(int target, const unsigned char *data, size_t n)
+{
+	if (S.out[target].len == 0) {
+		ssize_t w = write(target + 1, data, n);
+
+		if (w > 0) {
+			data += w;
+			n -= (size_t)w;
+		}
+	}
+	if (n)
+		buf_add(&S.out[target], data, n);
+}
+
 /* Bytes from the engine: raw with a TTY, else Docker's stdio frames. */
 static void engine_output(const unsigned char *data, size_t n)
 {
 	if (S.tty) {
-		buf_add(&S.out[0], data, n);
+		emit(0, data, n);
 		return;
 	}
 	while (n > 0) {
@@ -158,7 +173,7 @@ static void engine_output(const unsigned char *data, size_t n)
 		{
 			size_t take = n < S.left ? n : S.left;
 
-			buf_add(&S.out[S.target], data, take);
+			emit(S.target, data, take);
 			data += take;
 			n -= take;
 			S.left -= (uint32_t)take;
@@ -488,7 +503,8 @@ static void read_stdin(void)
 
 static void read_engine(void)
 {
-	unsigned char data[CHUNK];
+	/* Large reads: bulk output is most of what a session moves. */
+	static unsigned char data[4 * CHUNK];
 	ssize_t n = recv(S.e, data, sizeof(data), 0);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))

@@ -36,11 +36,12 @@ export interface SessionServers {
 
 const HELLO_TIMEOUT_MS = 10_000;
 /**
- * Open connections one user may have on their socket, sessions and logins still waiting
- * included (like the gateway's gateway.maxSessionsPerUser): one user cannot pin the daemon's
- * memory or file descriptors for everybody.
+ * What one user may hold open on their socket, so one user cannot pin the daemon's memory or
+ * descriptors for everybody (like the gateway's gateway.maxSessionsPerUser). A session handed to
+ * its client costs the daemon a socket and a few objects: many may run at once. A connection that
+ * has not said hello yet, or a session the daemon relays (buffers on both sides), costs more.
  */
-export const MAX_CONNECTIONS_PER_USER = 32;
+export const SESSION_LIMITS = { connections: 256, waitingForHello: 16, relayed: 32 } as const;
 
 export interface SessionServerOptions {
   /**
@@ -62,16 +63,34 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
     const path = sessionSocketPath(runDir, account.name);
     await rm(path, { force: true });
     const sockets = new Set<Socket>();
+    const waiting = new Set<Socket>();
+    const relayed = new Set<Socket>();
+    const refuse = (socket: Socket, kind: string, limit: number) => {
+      log.warn({ user: account.name, kind, limit }, 'Refusing a login: too many open connections for this user');
+      socket.on('error', () => socket.destroy());
+      socket.end(encodeFrame(FRAME.error, { message: `${account.name} already has ${limit} ${kind}, the most allowed; close one and try again` }));
+    };
     const server = createServer((socket) => {
-      if (sockets.size >= MAX_CONNECTIONS_PER_USER) {
-        log.warn({ user: account.name, limit: MAX_CONNECTIONS_PER_USER }, 'Refusing a login: too many open connections for this user');
-        socket.on('error', () => socket.destroy());
-        socket.end(encodeFrame(FRAME.error, { message: `${account.name} already has ${sockets.size} open logins, the most allowed; close one and try again` }));
-        return;
-      }
+      if (sockets.size >= SESSION_LIMITS.connections) return refuse(socket, 'open logins', SESSION_LIMITS.connections);
+      if (waiting.size >= SESSION_LIMITS.waitingForHello) return refuse(socket, 'logins that have not started', SESSION_LIMITS.waitingForHello);
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      serve(account.name, socket, handler, log, { helper, stopping: stopping.signal });
+      waiting.add(socket);
+      socket.once('close', () => {
+        sockets.delete(socket);
+        waiting.delete(socket);
+        relayed.delete(socket);
+      });
+      serve(account.name, socket, handler, log, {
+        helper,
+        stopping: stopping.signal,
+        admit(handedOff) {
+          waiting.delete(socket);
+          if (handedOff) return undefined;
+          if (relayed.size >= SESSION_LIMITS.relayed) return `${account.name} already has ${SESSION_LIMITS.relayed} relayed sessions, the most allowed; close one and try again`;
+          relayed.add(socket);
+          return undefined;
+        },
+      });
     });
     // 0600 (root's) the instant it appears, then handed to the user.
     await listenPrivate(server, path);
@@ -115,7 +134,12 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
   };
 }
 
-function serve(user: string, socket: Socket, handler: SessionHandler, log: Logger, context: { helper: HandoffHelper | undefined; stopping: AbortSignal }): void {
+function serve(user: string, socket: Socket, handler: SessionHandler, log: Logger, context: {
+    helper: HandoffHelper | undefined;
+    stopping: AbortSignal;
+    /** The hello arrived: counts the connection as what it is; a reason when over a limit. */
+    admit(handedOff: boolean): string | undefined;
+  }): void {
   const closed = new AbortController();
   const stdin = new PassThrough();
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
@@ -165,6 +189,11 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
         if (validTerminalSize(parsed.cols, parsed.rows)) {
           hello.cols = parsed.cols!;
           hello.rows = parsed.rows!;
+        }
+        const over = context.admit(hello.resume !== undefined || (hello.handoff === true && context.helper !== undefined));
+        if (over) {
+          log.warn({ user, reason: over }, 'Refusing a login');
+          return fail(over);
         }
         void start(hello);
         return;

@@ -53,7 +53,45 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
   const keyOf = (containerId: string, plan: ExecPlan) =>
     createHash('sha256').update(JSON.stringify([containerId, plan.user, plan.workingDir, plan.identityEnv])).digest('hex');
 
-  const warm: WarmExecs = {
+  function start(key: string, containerId: string, plan: ExecPlan): void {
+    const done = () => {
+      const n = (starting.get(key) ?? 1) - 1;
+      if (n > 0) starting.set(key, n);
+      else starting.delete(key);
+    };
+    starting.set(key, (starting.get(key) ?? 0) + 1);
+    engine
+      .execSession(containerId, ['/bin/sh', '-c', WAITER], {
+        tty: false,
+        env: plan.identityEnv,
+        ...(plan.user ? { user: plan.user } : {}),
+        ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
+      })
+      .then(
+        (session) => {
+          done();
+          const waiting: Waiting = { session, early: [], idle: (chunk) => waiting.early.push(chunk) };
+          // Gone while waiting (container stopped or replaced): forget it.
+          const forget = () => {
+            const list = ready.get(key);
+            const at = list?.indexOf(waiting) ?? -1;
+            if (list && at >= 0) list.splice(at, 1);
+          };
+          session.stream.once('end', forget);
+          session.stream.once('close', forget);
+          session.stream.on('error', () => undefined);
+          session.stream.on('data', waiting.idle);
+          ready.set(key, [...(ready.get(key) ?? []), waiting]);
+        },
+        (err: unknown) => {
+          done();
+          failed.set(key, Date.now() + 60_000);
+          log.debug({ err, container: containerId }, 'Cannot keep an exec waiting; logins use the ordinary path');
+        },
+      );
+  }
+
+  return {
     take(containerId, plan) {
       const line = commandLine(plan);
       if (line.indexOf('\n') !== line.length - 1 || line.length > 64 * 1024) return undefined;
@@ -72,46 +110,10 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
     },
     refill(containerId, plan) {
       const key = keyOf(containerId, plan);
-      if ((ready.get(key)?.length ?? 0) + (starting.get(key) ?? 0) >= WARM_PER_KEY) return;
       // A container without /bin/sh (or a failing exec) is not retried for a while.
       if ((failed.get(key) ?? 0) > Date.now()) return;
-      const done = () => {
-        const n = (starting.get(key) ?? 1) - 1;
-        if (n > 0) starting.set(key, n);
-        else starting.delete(key);
-      };
-      starting.set(key, (starting.get(key) ?? 0) + 1);
-      engine
-        .execSession(containerId, ['/bin/sh', '-c', WAITER], {
-          tty: false,
-          env: plan.identityEnv,
-          ...(plan.user ? { user: plan.user } : {}),
-          ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
-        })
-        .then(
-          (session) => {
-            done();
-            const waiting: Waiting = { session, early: [], idle: (chunk) => waiting.early.push(chunk) };
-            // Gone while waiting (container stopped or replaced): forget it.
-            const forget = () => {
-              const list = ready.get(key);
-              const at = list?.indexOf(waiting) ?? -1;
-              if (list && at >= 0) list.splice(at, 1);
-            };
-            session.stream.once('end', forget);
-            session.stream.once('close', forget);
-            session.stream.on('error', () => undefined);
-            session.stream.on('data', waiting.idle);
-            ready.set(key, [...(ready.get(key) ?? []), waiting]);
-            // Fill up to the depth: one at a time, so a busy engine is not asked for many at once.
-            warm.refill(containerId, plan);
-          },
-          (err: unknown) => {
-            done();
-            failed.set(key, Date.now() + 60_000);
-            log.debug({ err, container: containerId }, 'Cannot keep an exec waiting; logins use the ordinary path');
-          },
-        );
+      // All that are missing at once: commands back to back come faster than one exec starts.
+      for (let n = (ready.get(key)?.length ?? 0) + (starting.get(key) ?? 0); n < WARM_PER_KEY; n++) start(key, containerId, plan);
     },
     close() {
       // EOF on their stdin ends the waiting shells.
@@ -119,5 +121,4 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
       ready.clear();
     },
   };
-  return warm;
 }

@@ -12,6 +12,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SESSION_LIMITS } from '../src/session/session-server.js';
 import { measureRestart } from './lib/restart.js';
 import { configYaml, startDaemon, waitConverged, type ContainerDef, type DaemonHandle, type DaemonPaths, type UserDef } from './lib/daemon.js';
 import { deviceUnavailable, startDevice, waitForSsh, type Device } from './lib/device.js';
@@ -571,7 +572,7 @@ async function main(): Promise<number> {
       unit: 'ms',
       skiff: side(lat.inproc),
       target: 'info',
-      note: `correct ${attributed - wrong.inproc}/${attributed} (first round only)`,
+      note: `correct ${attributed - wrong.inproc}/${attributed} (first round only; relayed sessions, so at most ${SESSION_LIMITS.relayed} of one user at a time and ${SESSION_LIMITS.waitingForHello} before their hello: the others are refused by design)`,
     });
     rows.push({ id: '4.ii', measure: `  attribution: ${n} simultaneous raw engine execs in-process`, unit: 'ms', skiff: side(lat.raw), target: 'info' });
     const peak = peakReset ? Math.max(hwm, sampler.maxRss) : sampler.maxRss;

@@ -39,9 +39,10 @@ const HELLO_TIMEOUT_MS = 10_000;
  * What one user may hold open on their socket, so one user cannot pin the daemon's memory or
  * descriptors for everybody (like the gateway's gateway.maxSessionsPerUser). A session handed to
  * its client costs the daemon a socket and a few objects: many may run at once. A connection that
- * has not said hello yet, or a session the daemon relays (buffers on both sides), costs more.
+ * has not said hello yet (up to 64 KiB of hello each), or a session the daemon relays (buffers on
+ * both sides), costs more. 64 waiting lets a burst of parallel logins (ansible, pssh) through.
  */
-export const SESSION_LIMITS = { connections: 256, waitingForHello: 16, relayed: 32 } as const;
+export const SESSION_LIMITS = { connections: 256, waitingForHello: 64, relayed: 32 } as const;
 
 export interface SessionServerOptions {
   /**

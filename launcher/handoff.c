@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "fds.h"
 #include "login.h"
 
 #define FRAME_FD 25
@@ -64,30 +64,9 @@ static void reply(long id, const char *error)
 /* Sends `engine` over `client`; never waits (a client that does not read loses its session). */
 static const char *pass(int client, int engine)
 {
-	unsigned char frame[5] = { FRAME_FD, 0, 0, 0, 0 };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { frame, sizeof(frame) };
-	struct msghdr msg;
-	struct cmsghdr *cmsg;
-	ssize_t sent;
+	static const unsigned char frame[5] = { FRAME_FD, 0, 0, 0, 0 };
+	ssize_t sent = send_with_fd(client, frame, sizeof(frame), engine);
 
-	memset(&msg, 0, sizeof(msg));
-	memset(&control, 0, sizeof(control));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control.buf;
-	msg.msg_controllen = sizeof(control.buf);
-	cmsg = CMSG_FIRSTHDR(&msg);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &engine, sizeof(int));
-	do
-		sent = sendmsg(client, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (sent < 0 && errno == EINTR);
 	if (sent == (ssize_t)sizeof(frame))
 		return NULL;
 	return sent < 0 && errno == EAGAIN ? "the client is not reading" : "the client's socket is closed";
@@ -155,41 +134,20 @@ int skiff_handoff(void)
 		channel = atoi(env);
 	for (;;) {
 		char data[4096];
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * 8)];
-		} control;
-		struct iovec iov = { data, sizeof(data) };
-		struct msghdr msg;
-		struct cmsghdr *c;
-		ssize_t n;
+		int got[8];
+		size_t count, k;
+		ssize_t n = recv_with_fds(channel, data, sizeof(data), got, sizeof(got) / sizeof(got[0]), &count);
 		ssize_t i;
 
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
-		n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return 0;
-		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-			size_t k, count;
-
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (k = 0; k < count; k++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-				if (nfds < sizeof(fds) / sizeof(fds[0]))
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
+		for (k = 0; k < count; k++) {
+			if (nfds < sizeof(fds) / sizeof(fds[0]))
+				fds[nfds++] = got[k];
+			else
+				close(got[k]);
 		}
 		for (i = 0; i < n; i++) {
 			if (data[i] != '\n') {

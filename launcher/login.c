@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fds.h"
 #include "json.h"
 #include "login.h"
 
@@ -419,39 +420,18 @@ static void on_frame(int type, const unsigned char *payload, size_t n)
 static void read_daemon(void)
 {
 	unsigned char data[CHUNK];
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-	} control;
-	struct iovec iov = { data, sizeof(data) };
-	struct msghdr msg;
-	struct cmsghdr *c;
-	ssize_t n;
+	int fds[4];
+	size_t count, i;
+	ssize_t n = recv_with_fds(S.d, data, sizeof(data), fds, sizeof(fds) / sizeof(fds[0]), &count);
 
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = control.buf;
-	msg.msg_controllen = sizeof(control.buf);
-	n = recvmsg(S.d, &msg, MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	for (c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
-		size_t i, count;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < count; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			/* One connection per session: anything else is closed. */
-			if (S.pending_fd < 0 && !S.handed)
-				S.pending_fd = fd;
-			else
-				close(fd);
-		}
+	for (i = 0; i < count; i++) {
+		/* One connection per session: anything else is closed. */
+		if (S.pending_fd < 0 && !S.handed)
+			S.pending_fd = fds[i];
+		else
+			close(fds[i]);
 	}
 	if (n <= 0) {
 		daemon_lost();

@@ -29,7 +29,12 @@ export async function handOver(
   deps.live?.add(execId);
   try {
     // A warm exec was just told its command: that line must reach the engine before the hand-over.
-    if (stream.writableLength > 0) await new Promise((r) => stream.once('drain', r));
+    if (stream.writableLength > 0) {
+      await new Promise((r) => {
+        stream.once('drain', r);
+        stream.once('close', r);
+      });
+    }
     const head = detachStream(stream);
     try {
       await handoff.give(stream, head, { session: execId, token: records.token(route.user, execId) });
@@ -58,13 +63,15 @@ export async function resumeSession(deps: SessionDeps, user: string, request: Re
     throw new SkiffError('SESSION_REFUSED', 'no such session for this account');
   }
   if (live.has(record.execId)) throw new SkiffError('SESSION_REFUSED', 'this session is already attached');
+  // Claimed before the first await: two clients with one token cannot both take it back.
+  live.add(record.execId);
   const exec = deps.engine.execControl(record.execId);
   const state = await exec.inspect().catch(() => undefined);
   if (!state || state.containerId !== record.containerId) {
+    live.delete(record.execId);
     await records.remove(record.execId);
     throw new SkiffError('SESSION_REFUSED', 'the session is gone (its container was removed or replaced)');
   }
-  live.add(record.execId);
   deps.attached?.(record.container, 1);
   try {
     io.handoff.resumed();

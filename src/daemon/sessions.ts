@@ -80,7 +80,9 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
 
       if (c?.state === 'running' || c?.readiness.startsWith('ready')) {
         const info = await engine.inspectContainer(name);
-        if (info?.state.running && isManaged(info.labels)) {
+        // Paused still reports running, but takes no exec: the converge pass resumes it.
+        if (info?.state.paused) say(`container ${name}: paused; waiting for it to be resumed`);
+        else if (info?.state.running && isManaged(info.labels)) {
           if (!runsSystemd(desired) || c.readiness.startsWith('ready')) return info.id;
           // systemd as PID 1: let the login in once it has booted.
           const { state, booted } = await probeSystemd(engine, info.id, signal);

@@ -66,10 +66,11 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
     const sockets = new Set<Socket>();
     const waiting = new Set<Socket>();
     const relayed = new Set<Socket>();
+    const tooMany = (kind: string, limit: number) => `${account.name} already has ${limit} ${kind}, the most allowed; close one and try again`;
     const refuse = (socket: Socket, kind: string, limit: number) => {
       log.warn({ user: account.name, kind, limit }, 'Refusing a login: too many open connections for this user');
       socket.on('error', () => socket.destroy());
-      socket.end(encodeFrame(FRAME.error, { message: `${account.name} already has ${limit} ${kind}, the most allowed; close one and try again` }));
+      socket.end(encodeFrame(FRAME.error, { message: tooMany(kind, limit) }));
     };
     const server = createServer((socket) => {
       if (sockets.size >= SESSION_LIMITS.connections) return refuse(socket, 'open logins', SESSION_LIMITS.connections);
@@ -87,7 +88,7 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
         admit(handedOff) {
           waiting.delete(socket);
           if (handedOff) return undefined;
-          if (relayed.size >= SESSION_LIMITS.relayed) return `${account.name} already has ${SESSION_LIMITS.relayed} relayed sessions, the most allowed; close one and try again`;
+          if (relayed.size >= SESSION_LIMITS.relayed) return tooMany('relayed sessions', SESSION_LIMITS.relayed);
           relayed.add(socket);
           return undefined;
         },
@@ -191,7 +192,7 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
           hello.cols = parsed.cols!;
           hello.rows = parsed.rows!;
         }
-        const over = context.admit(hello.resume !== undefined || (hello.handoff === true && context.helper !== undefined));
+        const over = context.admit(takesConnection(hello));
         if (over) {
           log.warn({ user, reason: over }, 'Refusing a login');
           return fail(over);
@@ -271,8 +272,10 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
     return out;
   };
 
+  /** A session whose client holds the exec's connection (new, or taken back): not relayed. */
+  const takesConnection = (request: Hello) => request.resume !== undefined || (request.handoff === true && context.helper !== undefined);
   const handoff = (request: Hello): Handoff | undefined => {
-    if (!request.resume && !(request.handoff && context.helper)) return undefined;
+    if (!takesConnection(request)) return undefined;
     const helper = context.helper;
     return {
       async give(stream, head, resume) {

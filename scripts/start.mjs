@@ -183,8 +183,11 @@ function ensureClientKey() {
   const pub = `${paths.clientKey}.pub`;
   if (!existsSync(paths.clientKey)) {
     // OpenSSH's own format, as ssh-keygen -t ed25519 -N '' writes it (ssh2 is a dependency
-    // already, so this needs no ssh-keygen on the machine).
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'skiff-core npm start' });
+    // already, so this needs no ssh-keygen on the machine). ssh2 breaks one key in 256 (it drops
+    // a leading zero byte of the public key), so keep only one that reads back.
+    let pair;
+    do pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'skiff-core npm start' });
+    while (ssh2.utils.parseKey(pair.private) instanceof Error);
     writeFileSync(paths.clientKey, pair.private, { mode: 0o600 });
     writeFileSync(pub, `${pair.public}\n`, { mode: 0o644 });
     say(`Made a key pair for logging in: ${show(paths.clientKey)} (public: ${show(pub)})`);

@@ -7,6 +7,7 @@ import ssh2 from 'ssh2';
 import { errorMessage, SkiffError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
+import { ed25519KeyPair } from './openssh-key.js';
 
 const { utils } = ssh2;
 
@@ -30,13 +31,9 @@ export function fingerprintOf(publicBlob: Buffer): string {
   return `SHA256:${createHash('sha256').update(publicBlob).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** A new private key in OpenSSH format: ed25519, or RSA 3072 where the crypto library lacks it. */
+/** A new ed25519 private key in OpenSSH format. */
 export function generateHostKey(): string {
-  try {
-    return utils.generateKeyPairSync('ed25519').private;
-  } catch {
-    return utils.generateKeyPairSync('rsa', { bits: 3072 }).private;
-  }
+  return ed25519KeyPair().private;
 }
 
 /**

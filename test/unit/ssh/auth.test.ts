@@ -11,9 +11,10 @@ import {
   type AuthRequest,
   type Credentials,
 } from '../../../src/ssh/auth.js';
+import { ed25519KeyPair } from '../../../src/ssh/openssh-key.js';
 
 function keyPair(type: 'ed25519' | 'rsa' = 'ed25519') {
-  const pair = type === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }) : ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = type === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }) : ed25519KeyPair();
   const priv = ssh2.utils.parseKey(pair.private) as ParsedKey;
   return { line: pair.public, priv, blob: priv.getPublicSSH() };
 }

@@ -13,11 +13,12 @@ import type { SessionIo } from '../../../src/session/relay.js';
 import { SFTP_COMMAND } from '../../../src/ssh/channel.js';
 import { startGateway, type Gateway } from '../../../src/ssh/gateway.js';
 import { generateHostKey, type HostKey } from '../../../src/ssh/host-key.js';
+import { ed25519KeyPair } from '../../../src/ssh/openssh-key.js';
 
 const { Client, utils } = ssh2;
 
 function keyPair() {
-  const pair = utils.generateKeyPairSync('ed25519');
+  const pair = ed25519KeyPair();
   return { privateKey: pair.private, line: pair.public };
 }
 const alice = keyPair();

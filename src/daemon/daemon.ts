@@ -265,8 +265,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         if (stopping.signal.aborted) break;
         ok = false;
         if (isSkiffError(err, 'ENGINE_UNREACHABLE')) {
-          if (snapshot.engine.reachable || snapshot.engine.error !== errorMessage(err)) log.warn({ reason: errorMessage(err) }, 'Docker unavailable; will retry');
-          setSnapshot({ ...snapshot, engine: { reachable: false, error: errorMessage(err) } });
+          engineGone(err);
         } else {
           log.error({ err }, 'Converge pass failed');
           setSnapshot({ ...snapshot, reconcile: { ...snapshot.reconcile, lastError: errorMessage(err) } });
@@ -295,11 +294,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   // --- engine events --------------------------------------------------------------------------
+  function engineGone(err: unknown) {
+    if (snapshot.engine.reachable || snapshot.engine.error !== errorMessage(err)) log.warn({ reason: errorMessage(err) }, 'Docker unavailable; will retry');
+    setSnapshot({ ...snapshot, engine: { reachable: false, error: errorMessage(err) } });
+  }
+
+  // The event stream is also how the daemon learns at once that the engine went away or came
+  // back: an idle daemon would otherwise wait for the periodic relist, and a converge loop backed
+  // off after a long outage for up to retry.maxMs.
   async function followEvents() {
     let since: Date | undefined;
     let delay = retry.initialMs;
+    let unreachable = false;
     while (!stopping.signal.aborted) {
       try {
+        if (unreachable) {
+          await engine.ping({ signal: stopping.signal });
+          unreachable = false;
+          request('Docker answers again');
+        }
         for await (const event of engine.events({
           signal: stopping.signal,
           filters: { type: ['container'], label: [`${LABEL.managed}=true`] },
@@ -316,6 +329,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       } catch (err) {
         if (stopping.signal.aborted) return;
         log.debug({ reason: errorMessage(err) }, 'Engine event stream failed');
+        if (isSkiffError(err, 'ENGINE_UNREACHABLE')) {
+          // Asking a missing socket costs nothing: look again every second, not with back-off.
+          if (!unreachable) engineGone(err);
+          unreachable = true;
+          await sleep(ENGINE_POLL_MS, stopping.signal);
+          continue;
+        }
       }
       await sleep(delay, stopping.signal);
       delay = Math.min(delay * 2, retry.maxMs);
@@ -460,6 +480,9 @@ function withUsers(
   });
   return { ...snapshot, users };
 }
+
+/** How often an unreachable engine is asked again. */
+const ENGINE_POLL_MS = 1000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

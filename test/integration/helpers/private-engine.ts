@@ -2,8 +2,8 @@
 // touching the engine the rest of the machine (and the other tests) use.
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { waitFor } from './engine.js';
 
 export interface PrivateEngine {
@@ -12,15 +12,36 @@ export interface PrivateEngine {
   stop(): Promise<void>;
   /** Copies an image from the main engine into this one. */
   load(image: string): void;
+  /** A registry on 127.0.0.1:5000 inside the engine's network namespace; it outlives engine restarts. */
+  registry(): Promise<PrivateRegistry>;
   destroy(): Promise<void>;
 }
+
+export interface PrivateRegistry {
+  /** Pushes IMAGE of the main engine into this registry as NAME; returns the ref to pull. */
+  pushFromMain(image: string, name: string): Promise<string>;
+  /** Slows the namespace's loopback (and so every pull) to about `kbit` kbit/s. */
+  throttle(kbit: number): void;
+}
+
+const registryConfig = (storage: string, addr: string) =>
+  `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  cache:\n    blobdescriptor: ""\nhttp:\n  addr: ${addr}\n`;
 
 export async function privateEngine(dir: string): Promise<PrivateEngine> {
   await mkdir(dir, { recursive: true });
   const socket = join(dir, 'docker.sock');
   const host = `unix://${socket}`;
   let child: ChildProcess | undefined;
+  let registryChild: ChildProcess | undefined;
   const env = { ...process.env, DOCKER_HOST: host };
+  // A named network namespace, not unshare's anonymous one, so that a registry in it stays
+  // reachable across restarts of the engine.
+  const netns = basename(dir);
+  execFileSync('ip', ['netns', 'add', netns]);
+  // nsenter, not `ip netns exec`: that one remounts /sys, and dockerd then finds no cgroups.
+  const inNetns = (...cmd: string[]) => [`--net=/run/netns/${netns}`, ...cmd];
+  // A small MTU: a token bucket (throttle()) drops any packet bigger than its burst.
+  execFileSync('nsenter', inNetns('ip', 'link', 'set', 'lo', 'mtu', '1500', 'up'));
   const ping = () => {
     try {
       execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { env, stdio: 'ignore', timeout: 5000 });
@@ -36,9 +57,9 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
       // an existing docker0, which must only ever be this namespace's (there is none). A
       // containerd namespace of its own keeps its containers apart from the main engine's.
       child = spawn(
-        'unshare',
+        'nsenter',
         [
-          '--net', 'dockerd',
+          ...inNetns('dockerd'),
           '--host', host, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'),
           '--bridge', 'none', '--iptables=false', '--ip-masq=false',
           '--containerd-namespace', `${dir.split('/').pop()}-moby`, '--containerd-plugins-namespace', `${dir.split('/').pop()}-plugins`,
@@ -59,6 +80,54 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
       const saved = execFileSync('docker', ['save', image], { maxBuffer: 1 << 30 });
       execFileSync('docker', ['load'], { env, input: saved, stdio: ['pipe', 'ignore', 'inherit'] });
     },
+    async registry() {
+      const storage = join(dir, 'registry');
+      await mkdir(storage, { recursive: true });
+      await writeFile(join(dir, 'registry.yml'), registryConfig(storage, '127.0.0.1:5000'));
+      registryChild = spawn('nsenter', inNetns('docker-registry', 'serve', join(dir, 'registry.yml')), { stdio: 'ignore' });
+      const answers = () => {
+        try {
+          execFileSync('nsenter', inNetns('curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:5000/v2/'), { stdio: 'ignore' });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await waitFor(answers, { what: 'the private registry', timeoutMs: 30_000, intervalMs: 200 });
+      return {
+        async pushFromMain(image, name) {
+          // The main engine cannot reach this namespace, so a second registry process serves the
+          // same storage on the main loopback for the push, then goes away.
+          const port = 5000 + 1 + Math.floor(Math.random() * 900);
+          const config = join(dir, 'registry-push.yml');
+          await writeFile(config, registryConfig(storage, `127.0.0.1:${port}`));
+          const pusher = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+          try {
+            await waitFor(() => {
+              try {
+                execFileSync('curl', ['-fsS', '--max-time', '2', `http://127.0.0.1:${port}/v2/`], { stdio: 'ignore' });
+                return true;
+              } catch {
+                return false;
+              }
+            }, { what: 'the push registry', timeoutMs: 30_000, intervalMs: 200 });
+            const tagged = `127.0.0.1:${port}/${name}`;
+            execFileSync('docker', ['tag', image, tagged]);
+            try {
+              execFileSync('docker', ['push', tagged], { stdio: 'ignore' });
+            } finally {
+              execFileSync('docker', ['rmi', tagged], { stdio: 'ignore' });
+            }
+          } finally {
+            pusher.kill('SIGKILL');
+          }
+          return `127.0.0.1:5000/${name}`;
+        },
+        throttle(kbit) {
+          execFileSync('nsenter', inNetns('tc', 'qdisc', 'replace', 'dev', 'lo', 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '256kb', 'latency', '1s'));
+        },
+      };
+    },
     async destroy() {
       if (child && child.exitCode === null) {
         // Remove its containers first so nothing keeps running after the test.
@@ -70,6 +139,8 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
         }
       }
       await engine.stop();
+      registryChild?.kill('SIGKILL');
+      execFileSync('ip', ['netns', 'delete', netns]);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -6,7 +6,7 @@ import { normalizeImageRef } from '../engine/image-ref.js';
 import { errorMessage, SkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeEvent } from '../reconcile/describe.js';
-import type { ProgressEvent } from '../reconcile/events.js';
+import type { ContainerPhase, ProgressEvent } from '../reconcile/events.js';
 import { isManaged } from '../reconcile/labels.js';
 import { probeSystemd } from '../reconcile/apply-container.js';
 import { runsSystemd } from '../reconcile/plan.js';
@@ -78,7 +78,10 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
       if (!converging && image?.state === 'failed') throw new SkiffError('SESSION_REFUSED', `setup failed: ${image.message ?? `image ${image.ref} is not available`}`);
       if (!converging && c?.problem && !c.activity) throw new SkiffError('SESSION_REFUSED', `setup failed: ${c.problem}`);
 
-      if (c?.state === 'running' || c?.readiness.startsWith('ready')) {
+      if (c?.activity && beingReplaced(c.activity)) {
+        // The running container is about to be stopped: wait for the one that replaces it.
+        say(`container ${name}: ${c.activity}`);
+      } else if (c?.state === 'running' || c?.readiness.startsWith('ready')) {
         const info = await engine.inspectContainer(name);
         // Paused still reports running, but takes no exec: the converge pass resumes it.
         if (info?.state.paused) say(`container ${name}: paused; waiting for it to be resumed`);
@@ -220,4 +223,10 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
       }
     },
   };
+}
+
+const REPLACING: readonly ContainerPhase[] = ['snapshotting', 'replacing'];
+/** Whether a status activity (`phase` or `phase: detail`) is a replacement under way. */
+function beingReplaced(activity: string): boolean {
+  return REPLACING.some((phase) => activity === phase || activity.startsWith(`${phase}:`));
 }

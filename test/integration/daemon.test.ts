@@ -1,7 +1,7 @@
 // `skiff-core daemon` as systemd runs it, against the real engine: it copes with edits, bad
 // edits, Docker going away and being killed, and `status` tells what is going on.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { runCli } from './helpers/cli.js';
 import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix, waitFor } from './helpers/engine.js';
+import { realLogin } from './helpers/hostile.js';
 import { privateEngine, type PrivateEngine } from './helpers/private-engine.js';
 
 const sleeper = (name: string, extra = '') => `  ${name}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n    restartPolicy: always\n${extra}`;
@@ -145,6 +146,23 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     expect(human.stdout).toMatch(new RegExp(`not healthy:\\n  container ${bad}: (restarting|exited|crash loop: the engine restarted it \\d+ times)`));
     expect(human.stdout).not.toContain(`container ${good}:`);
   });
+
+  it('a login that arrives during a replacement waits for it and lands in the new container', async () => {
+    paths = freshPaths('replacing');
+    const name = `${prefix}-swap`;
+    await mkdir(join(dir, 'replacing'), { recursive: true });
+    const yaml = (edition: number) => `containers:\n${sleeper(name, `    env: ["EDITION=${edition}"]\n`)}users:\n  root:\n    container: ${name}\n`;
+    await writeFile(paths.defconfig, yaml(1));
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, name) && !x.containers.find((c) => c.name === name)?.activity, `${name} running`);
+    // 100 MB of the container's own files make its snapshot take a moment: the login comes then.
+    execFileSync('docker', ['exec', name, 'sh', '-c', 'head -c 100000000 /dev/urandom > /root/bulk']);
+    await edit(yaml(2));
+    await daemon.until((x) => /^(snapshotting|replacing)/.test(x.containers.find((c) => c.name === name)?.activity ?? ''), 'the replacement under way');
+    const login = await realLogin(paths.runDir, 'root', 'echo edition=$EDITION');
+    expect(login, JSON.stringify(login)).toMatchObject({ code: 0, stdout: 'edition=2\n' });
+    expect(login.stderr).toMatch(/snapshotting|replacing/);
+  }, 120_000);
 
   it('status exits 0 when all is healthy, also for a container that restarted once and then stayed up', async () => {
     paths = freshPaths('healthy');

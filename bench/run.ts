@@ -14,12 +14,34 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SESSION_LIMITS } from '../src/session/session-server.js';
 import { measureRestart } from './lib/restart.js';
-import { configYaml, startDaemon, waitConverged, type ContainerDef, type DaemonHandle, type DaemonPaths, type UserDef } from './lib/daemon.js';
+import {
+  configYaml,
+  startDaemon,
+  waitConverged,
+  type ContainerDef,
+  type DaemonHandle,
+  type DaemonPaths,
+  type UserDef,
+} from './lib/daemon.js';
 import { deviceUnavailable, startDevice, waitForSsh, type Device } from './lib/device.js';
 import { rawExec } from './lib/engine-raw.js';
-import { followCpu, liveChildren, MB, procCpu, procMemory, resetPeak, restrictSpawning, sampleMemory, setClockTicks, sleep, start, timed, type TimedResult } from './lib/proc.js';
+import {
+  followCpu,
+  liveChildren,
+  MB,
+  procCpu,
+  procMemory,
+  resetPeak,
+  restrictSpawning,
+  sampleMemory,
+  setClockTicks,
+  sleep,
+  start,
+  timed,
+  type TimedResult,
+} from './lib/proc.js';
 import { inProcessSession, startStubSessionSocket } from './lib/session-client.js';
-import { max, median, p95, round, summarize } from './lib/stats.js';
+import { max, median, p95, round } from './lib/stats.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLE = join(REPO, 'dist', 'skiff-core.mjs');
@@ -253,7 +275,10 @@ interface CpuUse {
 }
 
 /** Runs `run`, following the CPU time of its child, the daemon and dockerd. */
-async function withCpu(daemonPid: number, run: (onSpawn: (c: ChildProcess) => void) => Promise<TimedResult>): Promise<{ r: TimedResult; cpu: CpuUse }> {
+async function withCpu(
+  daemonPid: number,
+  run: (onSpawn: (c: ChildProcess) => void) => Promise<TimedResult>,
+): Promise<{ r: TimedResult; cpu: CpuUse }> {
   const engine = dockerdPid();
   const d0 = procCpu(daemonPid) ?? 0;
   const e0 = engine ? (procCpu(engine) ?? 0) : 0;
@@ -320,7 +345,9 @@ async function main(): Promise<number> {
     prefix,
     startedAt: new Date().toISOString(),
   };
-  say(`prefix ${prefix}; docker CLI ${dockerCli} ${clientVersion}; engine ${serverVersion}; ${environment.cpus} CPUs; node ${process.version}; ${QUICK ? 'QUICK' : 'full'} run`);
+  say(
+    `prefix ${prefix}; docker CLI ${dockerCli} ${clientVersion}; engine ${serverVersion}; ${environment.cpus} CPUs; node ${process.version}; ${QUICK ? 'QUICK' : 'full'} run`,
+  );
   noteLoad('start');
 
   const users = pickUsers(10);
@@ -350,9 +377,15 @@ async function main(): Promise<number> {
     say(`daemon: ${containers.length} containers, users ${users.join(', ')}`);
     const d = await startDaemon(paths, daemonEnv);
     daemons.add(d);
-    await waitConverged(d, containers.map((c) => c.name), users);
+    await waitConverged(
+      d,
+      containers.map((c) => c.name),
+      users,
+    );
     // The documented way to check, once: the CLI's own status.
-    const cli = await timed(process.execPath, [BUNDLE, '--config', paths.config, 'status', '--json', '--run-dir', paths.runDir], { env: daemonEnv });
+    const cli = await timed(process.execPath, [BUNDLE, '--config', paths.config, 'status', '--json', '--run-dir', paths.runDir], {
+      env: daemonEnv,
+    });
     const cliStatus = JSON.parse(cli.stdout.toString()) as { containers: { name: string; state: string }[] };
     if (cliStatus.containers.find((c) => c.name === c0)?.state !== 'running') throw new Error(`status --json does not show ${c0} running`);
     say('daemon: converged, all containers running');
@@ -417,7 +450,9 @@ async function main(): Promise<number> {
 
   // --- 1 -----------------------------------------------------------------------------------------
   async function measureLatency() {
-    say(`1 latency: ${CFG.latencyPairs} rounds of login -c true | docker exec true | both back to back | 2 in-process sessions | raw engine exec`);
+    say(
+      `1 latency: ${CFG.latencyPairs} rounds of login -c true | docker exec true | both back to back | 2 in-process sessions | raw engine exec`,
+    );
     noteLoad('1');
     const a: number[] = [];
     const b: number[] = [];
@@ -470,13 +505,55 @@ async function main(): Promise<number> {
       stubbed.push(rs.ms);
     }
     await stub.close();
-    raw.latency = { loginMs: a, dockerExecMs: b, loginBackToBackMs: backA, dockerExecBackToBackMs: backB, rawExecMs: rawMs, rawExecPhasesMs: phases, inProcessSessionMs: inproc, inProcessSessionBackToBackMs: inproc2, loginAgainstStubMs: stubbed };
+    raw.latency = {
+      loginMs: a,
+      dockerExecMs: b,
+      loginBackToBackMs: backA,
+      dockerExecBackToBackMs: backB,
+      rawExecMs: rawMs,
+      rawExecPhasesMs: phases,
+      inProcessSessionMs: inproc,
+      inProcessSessionBackToBackMs: inproc2,
+      loginAgainstStubMs: stubbed,
+    };
     const ratio = median(a) / median(b);
     const backRatio = median(backA) / median(backB);
-    rows.push({ id: '1', measure: `one command: login -c true vs docker exec CTR true (${CFG.gapMs} ms apart)`, unit: 'ms', skiff: side(a), baseline: side(b), ratio: round(ratio), ratioOf: 'median', target: 'ratio ≤ 0.4', met: ratio <= 0.4 });
-    rows.push({ id: '1.iv', measure: 'the same, back to back (the second of two)', unit: 'ms', skiff: side(backA), baseline: side(backB), ratio: round(backRatio), ratioOf: 'median', target: 'ratio ≤ 0.8', met: backRatio <= 0.8 });
-    rows.push({ id: '1.ii', measure: '  attribution: login client against an instant stub socket (client + protocol)', unit: 'ms', skiff: side(stubbed), target: 'info' });
-    rows.push({ id: '1.iii', measure: '  attribution: a relayed session on the daemon socket, in-process (no client process)', unit: 'ms', skiff: side(inproc), target: 'info' });
+    rows.push({
+      id: '1',
+      measure: `one command: login -c true vs docker exec CTR true (${CFG.gapMs} ms apart)`,
+      unit: 'ms',
+      skiff: side(a),
+      baseline: side(b),
+      ratio: round(ratio),
+      ratioOf: 'median',
+      target: 'ratio ≤ 0.4',
+      met: ratio <= 0.4,
+    });
+    rows.push({
+      id: '1.iv',
+      measure: 'the same, back to back (the second of two)',
+      unit: 'ms',
+      skiff: side(backA),
+      baseline: side(backB),
+      ratio: round(backRatio),
+      ratioOf: 'median',
+      target: 'ratio ≤ 0.8',
+      met: backRatio <= 0.8,
+    });
+    rows.push({
+      id: '1.ii',
+      measure: '  attribution: login client against an instant stub socket (client + protocol)',
+      unit: 'ms',
+      skiff: side(stubbed),
+      target: 'info',
+    });
+    rows.push({
+      id: '1.iii',
+      measure: '  attribution: a relayed session on the daemon socket, in-process (no client process)',
+      unit: 'ms',
+      skiff: side(inproc),
+      target: 'info',
+    });
     rows.push({
       id: '1.iii.b',
       measure: '  attribution: the same, right after another (no waiting exec yet)',
@@ -492,7 +569,9 @@ async function main(): Promise<number> {
       target: 'info',
       note: `create ${round(median(phases.create))} / start+run ${round(median(phases.start))} / inspect ${round(median(phases.inspect))} ms (medians)`,
     });
-    say(`1 login ${round(median(a))} ms, docker exec ${round(median(b))} ms, back to back ${round(median(backA))} vs ${round(median(backB))} ms, raw exec ${round(median(rawMs))} ms, in-process session ${round(median(inproc))} / back to back ${round(median(inproc2))} ms`);
+    say(
+      `1 login ${round(median(a))} ms, docker exec ${round(median(b))} ms, back to back ${round(median(backA))} vs ${round(median(backB))} ms, raw exec ${round(median(rawMs))} ms, in-process session ${round(median(inproc))} / back to back ${round(median(inproc2))} ms`,
+    );
   }
 
   // --- 4 -----------------------------------------------------------------------------------------
@@ -553,7 +632,15 @@ async function main(): Promise<number> {
     const allCorrect = wrong.skiff === 0 && wrong.docker === 0;
     // The daemon process, not an in-process attribution: only rounds of real logins count for 6b.
     const ratio = p95(lat.skiff) / p95(lat.docker);
-    raw.concurrency = { latencyMs: lat, wallMs: wall, wrong, failures: failed, daemonPeakSampledMB: mb(sampler.maxRss), daemonVmHwmMB: mb(hwm), peakResetWorked: peakReset };
+    raw.concurrency = {
+      latencyMs: lat,
+      wallMs: wall,
+      wrong,
+      failures: failed,
+      daemonPeakSampledMB: mb(sampler.maxRss),
+      daemonVmHwmMB: mb(hwm),
+      peakResetWorked: peakReset,
+    };
     rows.push({
       id: '4',
       measure: `${n} simultaneous sessions (echo N, output checked) — per-session latency`,
@@ -574,7 +661,13 @@ async function main(): Promise<number> {
       target: 'info',
       note: `correct ${attributed - wrong.inproc}/${attributed} (first round only; relayed sessions, so at most ${SESSION_LIMITS.relayed} of one user at a time and ${SESSION_LIMITS.waitingForHello} before their hello: the others are refused by design)`,
     });
-    rows.push({ id: '4.ii', measure: `  attribution: ${n} simultaneous raw engine execs in-process`, unit: 'ms', skiff: side(lat.raw), target: 'info' });
+    rows.push({
+      id: '4.ii',
+      measure: `  attribution: ${n} simultaneous raw engine execs in-process`,
+      unit: 'ms',
+      skiff: side(lat.raw),
+      target: 'info',
+    });
     const peak = peakReset ? Math.max(hwm, sampler.maxRss) : sampler.maxRss;
     rows.push({
       id: '6b',
@@ -640,7 +733,11 @@ async function main(): Promise<number> {
       async restart() {
         next = await startDaemon(paths, daemonEnv);
         daemons.add(next);
-        await waitConverged(next, containers.map((c) => c.name), users);
+        await waitConverged(
+          next,
+          containers.map((c) => c.name),
+          users,
+        );
       },
     });
     raw.restart = result;
@@ -672,7 +769,9 @@ async function main(): Promise<number> {
       if (A.r.stdoutBytes !== bytes) throw new Error(`login head -c: ${A.r.stdoutBytes} bytes, expected ${bytes}`);
       a.push(bytes / 1e6 / (A.r.ms / 1000));
       cpuA.push(A.cpu);
-      const B = await withCpu(d.pid, (onSpawn) => dexec([c0, 'head', '-c', String(bytes), '/dev/zero'], { keepStdout: false, timeoutMs: 600_000, onSpawn }));
+      const B = await withCpu(d.pid, (onSpawn) =>
+        dexec([c0, 'head', '-c', String(bytes), '/dev/zero'], { keepStdout: false, timeoutMs: 600_000, onSpawn }),
+      );
       check(B.r, 'docker exec head -c');
       if (B.r.stdoutBytes !== bytes) throw new Error(`docker exec head -c: ${B.r.stdoutBytes} bytes, expected ${bytes}`);
       b.push(bytes / 1e6 / (B.r.ms / 1000));
@@ -701,7 +800,9 @@ async function main(): Promise<number> {
       check(A.r, 'login cat >/dev/null');
       a.push(bytes / 1e6 / (A.r.ms / 1000));
       cpuA.push(A.cpu);
-      const B = await withCpu(d.pid, (onSpawn) => dexec(['-i', c0, 'sh', '-c', 'cat >/dev/null'], { feed: zeros(bytes), timeoutMs: 600_000, onSpawn }));
+      const B = await withCpu(d.pid, (onSpawn) =>
+        dexec(['-i', c0, 'sh', '-c', 'cat >/dev/null'], { feed: zeros(bytes), timeoutMs: 600_000, onSpawn }),
+      );
       check(B.r, 'docker exec -i cat >/dev/null');
       b.push(bytes / 1e6 / (B.r.ms / 1000));
       cpuB.push(B.cpu);
@@ -716,7 +817,12 @@ async function main(): Promise<number> {
       skiff: { loginClient: perGiB(cpuA, 'client'), daemon: perGiB(cpuA, 'daemon'), dockerd: perGiB(cpuA, 'dockerd') },
       docker: { dockerCli: perGiB(cpuB, 'client'), dockerd: perGiB(cpuB, 'dockerd') },
     };
-    raw[`throughput${id}`] = { skiffMBps: a.map((v) => round(v)), dockerMBps: b.map((v) => round(v)), cpuSecondsPerGiB: cpu, cpuRuns: { skiff: cpuA, docker: cpuB } };
+    raw[`throughput${id}`] = {
+      skiffMBps: a.map((v) => round(v)),
+      dockerMBps: b.map((v) => round(v)),
+      cpuSecondsPerGiB: cpu,
+      cpuRuns: { skiff: cpuA, docker: cpuB },
+    };
     const ratio = median(a) / median(b);
     // The second figure is the slow tail: the 5th percentile of throughput (95th of time).
     const tail = (v: number[]): Side => ({ median: round(median(v)), p95: round(quantileLow(v)), n: v.length });
@@ -776,7 +882,10 @@ async function main(): Promise<number> {
     const after = d.rss();
     // The client left: its exec must not keep running in the container.
     const top = await timed('docker', ['top', c0, '-eo', 'pid,args']);
-    const leftover = top.stdout.toString().split('\n').filter((l) => /\byes\b/.test(l)).length;
+    const leftover = top.stdout
+      .toString()
+      .split('\n')
+      .filter((l) => /\byes\b/.test(l)).length;
     const base = median(before);
     const growth = during.maxRss - base;
     raw.slowReader = {
@@ -840,11 +949,18 @@ async function main(): Promise<number> {
       fromSpawn.push(convAt - d.spawnedAt);
       engineAfterSpawn.push(engineAt - d.spawnedAt);
       // An idle pass changes nothing; anything logged as converged means it did work.
-      for (const e of d.logs) if (e.msg === 'Converged' || e.msg === 'Not converged') changed.push(`${String(e.item)}: ${String(e.status)}`);
+      for (const e of d.logs)
+        if (e.msg === 'Converged' || e.msg === 'Not converged') changed.push(`${String(e.item)}: ${String(e.status)}`);
       await d.stop();
       daemons.delete(d);
     }
-    raw.reconcile = { containers: count, afterEngineMs: afterEngine, fromSpawnMs: fromSpawn, engineReachableAfterSpawnMs: engineAfterSpawn, changesSeen: changed };
+    raw.reconcile = {
+      containers: count,
+      afterEngineMs: afterEngine,
+      fromSpawnMs: fromSpawn,
+      engineReachableAfterSpawnMs: engineAfterSpawn,
+      changesSeen: changed,
+    };
     rows.push({
       id: '7',
       measure: `idle reconcile, ${count} containers in place: engine answered → converged`,
@@ -918,25 +1034,66 @@ async function main(): Promise<number> {
         plainExec.push(rd.ms);
       }
     }
-    raw.ssh = { opensshLoginShellMs: openssh, gatewayMs: gateway, plainAccountTrueMs: plain, plainAccountDockerExecMs: plainExec, device: device.name };
+    raw.ssh = {
+      opensshLoginShellMs: openssh,
+      gatewayMs: gateway,
+      plainAccountTrueMs: plain,
+      plainAccountDockerExecMs: plainExec,
+      device: device.name,
+    };
     const base = plainExec.length ? side(plainExec) : 'skipped: docker exec inside the device failed';
     const ratio = (v: number[]) => (plainExec.length && v.length ? round(median(v) / median(plainExec)) : undefined);
     if (coreWait) skipRow('5a', 'ssh -T core@127.0.0.1 true via OpenSSH + login shell', targetText, `login never succeeded: ${coreWait}`);
-    else rows.push({ id: '5a', measure: 'ssh -T core@127.0.0.1 true: OpenSSH + login shell vs plain account + docker exec', unit: 'ms', skiff: side(openssh), baseline: base, ratio: ratio(openssh), ratioOf: 'median', target: targetText });
-    if (gatewayWait) skipRow('5b', 'ssh -T core@127.0.0.1 true via the built-in gateway', targetText, `gateway did not accept the login: ${gatewayWait}`);
-    else rows.push({ id: '5b', measure: 'ssh -T core@127.0.0.1 true: built-in gateway vs plain account + docker exec', unit: 'ms', skiff: side(gateway), baseline: base, ratio: ratio(gateway), ratioOf: 'median', target: targetText });
+    else
+      rows.push({
+        id: '5a',
+        measure: 'ssh -T core@127.0.0.1 true: OpenSSH + login shell vs plain account + docker exec',
+        unit: 'ms',
+        skiff: side(openssh),
+        baseline: base,
+        ratio: ratio(openssh),
+        ratioOf: 'median',
+        target: targetText,
+      });
+    if (gatewayWait)
+      skipRow('5b', 'ssh -T core@127.0.0.1 true via the built-in gateway', targetText, `gateway did not accept the login: ${gatewayWait}`);
+    else
+      rows.push({
+        id: '5b',
+        measure: 'ssh -T core@127.0.0.1 true: built-in gateway vs plain account + docker exec',
+        unit: 'ms',
+        skiff: side(gateway),
+        baseline: base,
+        ratio: ratio(gateway),
+        ratioOf: 'median',
+        target: targetText,
+      });
     rows.push({ id: '5c', measure: '  reference: ssh -T root@ (plain account) true', unit: 'ms', skiff: side(plain), target: 'info' });
-    say(`5 openssh ${round(median(openssh))} ms, gateway ${round(median(gateway))} ms, plain ${round(median(plain))} ms, plain+docker exec ${round(median(plainExec))} ms`);
+    say(
+      `5 openssh ${round(median(openssh))} ms, gateway ${round(median(gateway))} ms, plain ${round(median(plain))} ms, plain+docker exec ${round(median(plainExec))} ms`,
+    );
   }
 
   // --- report ------------------------------------------------------------------------------------
   const table = renderTable(rows);
   process.stdout.write(`\n${table}\n`);
-  const result = { environment, config: CFG, loadavg: loads, failures, finishedAt: new Date().toISOString(), durationS: round((Date.now() - t0) / 1000, 1), rows, raw };
+  const result = {
+    environment,
+    config: CFG,
+    loadavg: loads,
+    failures,
+    finishedAt: new Date().toISOString(),
+    durationS: round((Date.now() - t0) / 1000, 1),
+    rows,
+    raw,
+  };
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`\nload average (1/5/15 min) at start ${loads.start?.join(' ')}, at end ${loads.end?.join(' ')}; results in ${OUT}\n`);
-  if (failures.length) process.stdout.write(`${failures.length} measure(s) failed: ${failures.map((f) => f.id).join(', ')} (details in the JSON)\n`);
+  process.stdout.write(
+    `\nload average (1/5/15 min) at start ${loads.start?.join(' ')}, at end ${loads.end?.join(' ')}; results in ${OUT}\n`,
+  );
+  if (failures.length)
+    process.stdout.write(`${failures.length} measure(s) failed: ${failures.map((f) => f.id).join(', ')} (details in the JSON)\n`);
   return failures.length ? 1 : 0;
 }
 
@@ -950,7 +1107,8 @@ function quantileLow(values: readonly number[]): number {
 }
 
 function renderTable(list: Row[]): string {
-  const fmt = (s: Side | string | undefined, unit: string) => (s === undefined ? '—' : typeof s === 'string' ? s : `${s.median} / ${s.p95} ${unit}`);
+  const fmt = (s: Side | string | undefined, unit: string) =>
+    s === undefined ? '—' : typeof s === 'string' ? s : `${s.median} / ${s.p95} ${unit}`;
   const header = ['#', 'measure', 'skiff-core median / p95', 'baseline median / p95', 'ratio', 'target', 'met?'];
   const body = list.map((r) => [
     r.id,
@@ -970,7 +1128,7 @@ function renderTable(list: Row[]): string {
   return out.join('\n');
 }
 
-let code = 1;
+let code: number;
 try {
   code = await main();
 } catch (err) {

@@ -17,7 +17,9 @@ const LAUNCHER = join(ROOT, 'dist/skiff-core-launcher');
 const PROVISION = join(ROOT, 'scripts/provision.sh');
 const BUSYBOX = 'skiff-core-test/busybox:latest';
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, 'restart-every': { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { minutes: { type: 'string', default: '30' }, 'restart-every': { type: 'string', default: '5' } },
+});
 const minutes = Number(values.minutes);
 const restartEveryMs = Number(values['restart-every']) * 60_000;
 if (!(minutes > 0)) throw new Error('--minutes takes a positive number');
@@ -30,7 +32,13 @@ const startEngine = () => execFileSync('bash', [PROVISION, 'engine'], { env, std
 async function stopEngine(): Promise<void> {
   const pid = Number((await readFile(join(dir, 'engine', 'docker.pid'), 'utf8')).trim());
   process.kill(pid, 'SIGTERM');
-  while (await readFile(`/proc/${pid}/stat`).then(() => true, () => false)) await new Promise((r) => setTimeout(r, 100));
+  while (
+    await readFile(`/proc/${pid}/stat`).then(
+      () => true,
+      () => false,
+    )
+  )
+    await new Promise((r) => setTimeout(r, 100));
 }
 
 const config = (edition: number) => `containers:
@@ -58,7 +66,10 @@ storage:
 /** A login; undefined when it worked, else what it printed. */
 function login(user: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(LAUNCHER, ['-c', 'echo ok'], { env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: join(dir, 'run'), SKIFF_CORE_SESSION_USER: user }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(LAUNCHER, ['-c', 'echo ok'], {
+      env: { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: join(dir, 'run'), SKIFF_CORE_SESSION_USER: user },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -66,7 +77,11 @@ function login(user: string): Promise<string | undefined> {
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve(code === 0 && out === 'ok\n' ? undefined : `${user}: exit ${code}, ${JSON.stringify(out)} ${err.trim().split('\n').slice(-2).join(' | ')}`);
+      resolve(
+        code === 0 && out === 'ok\n'
+          ? undefined
+          : `${user}: exit ${code}, ${JSON.stringify(out)} ${err.trim().split('\n').slice(-2).join(' | ')}`,
+      );
     });
   });
 }
@@ -82,7 +97,16 @@ const slope = (points: [number, number][]) => {
 };
 
 let daemon: DaemonHandle | undefined;
-const counts = { edits: 0, logins: 0, loginFailures: 0, loginFailuresDuringRestart: 0, loginFailuresAfterKill: 0, kills: 0, engineRestarts: 0, daemonErrors: 0 };
+const counts = {
+  edits: 0,
+  logins: 0,
+  loginFailures: 0,
+  loginFailuresDuringRestart: 0,
+  loginFailuresAfterKill: 0,
+  kills: 0,
+  engineRestarts: 0,
+  daemonErrors: 0,
+};
 const failures: string[] = [];
 let lastKill = 0;
 const samples: { min: number; rssMB: number; fds: number }[] = [];
@@ -101,9 +125,15 @@ try {
   console.log('minute  rss MB  fds  edits  logins  failed  kills  restarts');
   for (let i = 0; Date.now() < end; i++) {
     if (Date.now() >= nextSample) {
-      const sample = { min: +((Date.now() - started) / 60_000).toFixed(1), rssMB: +(daemon.rss() / 1048576).toFixed(1), fds: await fds(daemon.pid) };
+      const sample = {
+        min: +((Date.now() - started) / 60_000).toFixed(1),
+        rssMB: +(daemon.rss() / 1048576).toFixed(1),
+        fds: await fds(daemon.pid),
+      };
       samples.push(sample);
-      console.log(`${String(sample.min).padStart(6)}  ${String(sample.rssMB).padStart(6)}  ${String(sample.fds).padStart(3)}  ${String(counts.edits).padStart(5)}  ${String(counts.logins).padStart(6)}  ${String(counts.loginFailures).padStart(6)}  ${String(counts.kills).padStart(5)}  ${String(counts.engineRestarts).padStart(8)}`);
+      console.log(
+        `${String(sample.min).padStart(6)}  ${String(sample.rssMB).padStart(6)}  ${String(sample.fds).padStart(3)}  ${String(counts.edits).padStart(5)}  ${String(counts.logins).padStart(6)}  ${String(counts.loginFailures).padStart(6)}  ${String(counts.kills).padStart(5)}  ${String(counts.engineRestarts).padStart(8)}`,
+      );
       nextSample += 30_000;
     }
     if (Date.now() >= nextRestart) {
@@ -146,8 +176,18 @@ try {
     minutes,
     ...counts,
     daemonPidUnchanged: daemon.child.exitCode === null,
-    rssMB: { first: samples[0]?.rssMB, last: samples.at(-1)?.rssMB, max: Math.max(...samples.map((s) => s.rssMB)), slopeSecondHalfMBPerHour: +(slope(half.map((s) => [s.min / 60, s.rssMB])) || 0).toFixed(1) },
-    fds: { first: samples[0]?.fds, last: samples.at(-1)?.fds, max: Math.max(...samples.map((s) => s.fds)), slopeSecondHalfPerHour: +(slope(half.map((s) => [s.min / 60, s.fds])) || 0).toFixed(1) },
+    rssMB: {
+      first: samples[0]?.rssMB,
+      last: samples.at(-1)?.rssMB,
+      max: Math.max(...samples.map((s) => s.rssMB)),
+      slopeSecondHalfMBPerHour: +(slope(half.map((s) => [s.min / 60, s.rssMB])) || 0).toFixed(1),
+    },
+    fds: {
+      first: samples[0]?.fds,
+      last: samples.at(-1)?.fds,
+      max: Math.max(...samples.map((s) => s.fds)),
+      slopeSecondHalfPerHour: +(slope(half.map((s) => [s.min / 60, s.fds])) || 0).toFixed(1),
+    },
   };
   console.log(`soak summary: ${JSON.stringify(summary, null, 2)}`);
   if (failures.length) console.log(`failed logins:\n  ${failures.join('\n  ')}`);

@@ -9,7 +9,8 @@ void die_oom(void)
 {
 	static const char msg[] = "skiff-core: out of memory\n";
 
-	if (write(2, msg, sizeof(msg) - 1) < 0) { /* nothing else to do */ }
+	if (write(2, msg, sizeof(msg) - 1) < 0) { /* nothing else to do */
+	}
 	_exit(255);
 }
 
@@ -44,8 +45,8 @@ void buf_str(struct buf *b, const char *s)
 
 void frame_add(struct buf *b, int type, const void *data, size_t n)
 {
-	unsigned char h[5] = { (unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
-			       (unsigned char)(n >> 8), (unsigned char)n };
+	unsigned char h[5] = { (unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+			       (unsigned char)n };
 
 	buf_add(b, h, sizeof(h));
 	if (n)

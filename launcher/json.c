@@ -103,11 +103,21 @@ int json_string(const char *p, char *out, size_t cap)
 		if (*p == '\\' && p[1]) {
 			p++;
 			switch (*p) {
-			case 'n': tmp[0] = '\n'; break;
-			case 'r': tmp[0] = '\r'; break;
-			case 't': tmp[0] = '\t'; break;
-			case 'b': tmp[0] = '\b'; break;
-			case 'f': tmp[0] = '\f'; break;
+			case 'n':
+				tmp[0] = '\n';
+				break;
+			case 'r':
+				tmp[0] = '\r';
+				break;
+			case 't':
+				tmp[0] = '\t';
+				break;
+			case 'b':
+				tmp[0] = '\b';
+				break;
+			case 'f':
+				tmp[0] = '\f';
+				break;
 			case 'u': {
 				unsigned long cp;
 
@@ -128,7 +138,9 @@ int json_string(const char *p, char *out, size_t cap)
 				len = put_utf8(tmp, cp);
 				break;
 			}
-			default: tmp[0] = *p; break;
+			default:
+				tmp[0] = *p;
+				break;
 			}
 		}
 		for (k = 0; k < len && n + 1 < cap; k++)

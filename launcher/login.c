@@ -35,9 +35,22 @@
 #include "login.h"
 
 enum {
-	F_HELLO = 1, F_STDIN = 2, F_STDIN_END = 3, F_RESIZE = 4, F_SIGNAL = 5, F_DONE = 6,
-	F_PROGRESS = 16, F_STDOUT = 17, F_STDERR = 18, F_EXIT = 19, F_ERROR = 20, F_STARTED = 21,
-	F_HANDOFF = 22, F_RESUMED = 23, F_ENGINE_HEAD = 24, F_FD = 25,
+	F_HELLO = 1,
+	F_STDIN = 2,
+	F_STDIN_END = 3,
+	F_RESIZE = 4,
+	F_SIGNAL = 5,
+	F_DONE = 6,
+	F_PROGRESS = 16,
+	F_STDOUT = 17,
+	F_STDERR = 18,
+	F_EXIT = 19,
+	F_ERROR = 20,
+	F_STARTED = 21,
+	F_HANDOFF = 22,
+	F_RESUMED = 23,
+	F_ENGINE_HEAD = 24,
+	F_FD = 25,
 };
 
 #define CHUNK 65536
@@ -224,8 +237,9 @@ static void send_json(int type, struct buf *json)
 
 static void send_hello(const char *command)
 {
-	static const char *const forwarded[] = { "TERM", "LANG", "COLORTERM", "SSH_CONNECTION", "SSH_CLIENT",
-						 "SSH_TTY", "SSH_ORIGINAL_COMMAND", NULL };
+	static const char *const forwarded[] = {
+		"TERM", "LANG", "COLORTERM", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "SSH_ORIGINAL_COMMAND", NULL
+	};
 	extern char **environ;
 	struct buf j = { 0 };
 	char **e;
@@ -322,7 +336,8 @@ static void daemon_lost(void)
 		return;
 	}
 	if (!S.exited && !S.refused && S.code == 255)
-		say_line("the skiff-core daemon closed the connection; try again (\"skiff-core status\" on the device says more)");
+		say_line(
+			"the skiff-core daemon closed the connection; try again (\"skiff-core status\" on the device says more)");
 	S.finished = 1;
 }
 
@@ -533,12 +548,18 @@ static void on_signal(int sig)
 static const char *signal_name(int sig)
 {
 	switch (sig) {
-	case SIGINT: return "INT";
-	case SIGQUIT: return "QUIT";
-	case SIGUSR1: return "USR1";
-	case SIGUSR2: return "USR2";
-	case SIGALRM: return "ALRM";
-	default: return NULL;
+	case SIGINT:
+		return "INT";
+	case SIGQUIT:
+		return "QUIT";
+	case SIGUSR1:
+		return "USR1";
+	case SIGUSR2:
+		return "USR2";
+	case SIGALRM:
+		return "ALRM";
+	default:
+		return NULL;
 	}
 }
 
@@ -586,7 +607,8 @@ static int session_path(void)
 	if (user == NULL || *user == '\0' || strchr(user, '/')) {
 		pw = getpwuid(getuid());
 		if (pw == NULL) {
-			fprintf(stderr, "skiff-core: cannot start your session: uid %u has no name in /etc/passwd\n", (unsigned)getuid());
+			fprintf(stderr, "skiff-core: cannot start your session: uid %u has no name in /etc/passwd\n",
+				(unsigned)getuid());
 			return -1;
 		}
 		user = pw->pw_name;
@@ -612,12 +634,15 @@ static int first_dial(void)
 		if (fd >= 0)
 			return fd;
 		if (fd == -EACCES) {
-			fprintf(stderr, "skiff-core: cannot start your session: %s: permission denied (this account is not the socket's user)\n", S.path);
+			fprintf(stderr,
+				"skiff-core: cannot start your session: %s: permission denied (this account is not the socket's user)\n",
+				S.path);
 			return -1;
 		}
 		if (now_ms() > deadline) {
 			if (fd == -ENOENT || fd == -ECONNREFUSED)
-				fprintf(stderr, "skiff-core: cannot start your session: the skiff-core daemon is not running, or this account is not mapped to a container (ask the device owner to check \"skiff-core status\")\n");
+				fprintf(stderr,
+					"skiff-core: cannot start your session: the skiff-core daemon is not running, or this account is not mapped to a container (ask the device owner to check \"skiff-core status\")\n");
 			else
 				fprintf(stderr, "skiff-core: cannot start your session: %s: %s\n", S.path, strerror(-fd));
 			return -1;
@@ -697,9 +722,12 @@ static void run_loop(const sigset_t *during_poll)
 				send_resume();
 			} else if (S.d >= 0) {
 				buf_add(&S.dout, S.hello.p, S.hello.len);
-			} else if (S.handed ? S.e_eof && now_ms() - S.lost_at > EXIT_WAIT_MS : now_ms() - S.lost_at > CONNECT_WAIT_MS) {
-				say_line(S.handed ? "the session ended while the skiff-core daemon was away, and it did not come back to tell the exit status"
-						  : "the skiff-core daemon went away and did not come back; try again");
+			} else if (S.handed ? S.e_eof && now_ms() - S.lost_at > EXIT_WAIT_MS
+					    : now_ms() - S.lost_at > CONNECT_WAIT_MS) {
+				say_line(
+					S.handed
+						? "the session ended while the skiff-core daemon was away, and it did not come back to tell the exit status"
+						: "the skiff-core daemon went away and did not come back; try again");
 				break;
 			}
 			S.retry_at = now_ms() + RETRY_MS;
@@ -716,11 +744,14 @@ static void run_loop(const sigset_t *during_poll)
 			i_stdin = n++;
 		}
 		if (S.d >= 0) {
-			p[n] = (struct pollfd){ S.d, (short)((pending < HIGH_WATER ? POLLIN : 0) | (S.dout.len ? POLLOUT : 0)), 0 };
+			p[n] = (struct pollfd){ S.d, (short)((pending < HIGH_WATER ? POLLIN : 0) | (S.dout.len ? POLLOUT : 0)),
+						0 };
 			i_d = n++;
 		}
 		if (S.e >= 0) {
-			p[n] = (struct pollfd){ S.e, (short)((pending < HIGH_WATER ? POLLIN : 0) | (S.ein.len && S.handed ? POLLOUT : 0)), 0 };
+			p[n] = (struct pollfd){
+				S.e, (short)((pending < HIGH_WATER ? POLLIN : 0) | (S.ein.len && S.handed ? POLLOUT : 0)), 0
+			};
 			i_e = n++;
 		}
 		for (i = 0; i < 2; i++)

@@ -61,15 +61,29 @@ extern char **environ;
 
 /* Variables a non-root caller may pass on, by exact name or (ending in '_') by prefix. */
 static const char *const allowed[] = {
-	"TERM", "COLORTERM", "LANG", "LANGUAGE", "LC_", "TZ", "NO_COLOR", "HOME", "USER",
-	"LOGNAME", "SHELL", "MAIL", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY",
-	"SSH_ORIGINAL_COMMAND", NULL,
+	"TERM",
+	"COLORTERM",
+	"LANG",
+	"LANGUAGE",
+	"LC_",
+	"TZ",
+	"NO_COLOR",
+	"HOME",
+	"USER",
+	"LOGNAME",
+	"SHELL",
+	"MAIL",
+	"SSH_CONNECTION",
+	"SSH_CLIENT",
+	"SSH_TTY",
+	"SSH_ORIGINAL_COMMAND",
+	NULL,
 };
 
 /* Prefixes never passed on, whoever calls: they change how node or glibc run. */
 static const char *const never[] = {
-	"NODE_", "UV_", "OPENSSL_", "LD_", "GCONV_PATH=", "LOCPATH=", "GLIBC_TUNABLES=",
-	"PATH=", ARGV0_VAR "=", SELF_VAR "=", "MALLOC_ARENA_MAX=", NULL,
+	"NODE_",	   "UV_",   "OPENSSL_",	   "LD_",	 "GCONV_PATH=",	      "LOCPATH=",
+	"GLIBC_TUNABLES=", "PATH=", ARGV0_VAR "=", SELF_VAR "=", "MALLOC_ARENA_MAX=", NULL,
 };
 
 static int has_prefix(const char *s, const char *prefix)
@@ -190,8 +204,8 @@ int main(int argc, char **argv)
 
 	/* Said plainly here rather than as node's "Cannot find module" stack trace. */
 	if (access(SKIFF_CORE_BUNDLE, R_OK) != 0) {
-		fprintf(stderr, "skiff-core: cannot read %s: %s (skiff-core is not installed correctly)\n",
-			SKIFF_CORE_BUNDLE, strerror(errno));
+		fprintf(stderr, "skiff-core: cannot read %s: %s (skiff-core is not installed correctly)\n", SKIFF_CORE_BUNDLE,
+			strerror(errno));
 		return 127;
 	}
 	execve(SKIFF_CORE_NODE, args, env);

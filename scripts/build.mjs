@@ -68,7 +68,11 @@ await bundle(new URL('../dist/skiff-core.mjs', import.meta.url).pathname, false)
 // log in, so a missing compiler stops the build here rather than at the first login.
 const made = spawnSync('make', ['-s', '-C', new URL('..', import.meta.url).pathname, 'launcher'], { stdio: 'inherit' });
 if (made.status !== 0) {
-  console.error(made.error ? `build: cannot run make: ${made.error.message} (install make and a C compiler: apt-get install make gcc)` : 'build: compiling the launcher failed (see above)');
+  console.error(
+    made.error
+      ? `build: cannot run make: ${made.error.message} (install make and a C compiler: apt-get install make gcc)`
+      : 'build: compiling the launcher failed (see above)',
+  );
   process.exit(1);
 }
 if (withFaults) await bundle(new URL('../dist/skiff-core-faults.mjs', import.meta.url).pathname, true);

@@ -9,7 +9,7 @@
 #   device       skiff-core-test/debian-sshd:bookworm (the tests' device image) and the tools the
 #                tests use on the host (OpenSSH client and server, git, make, gcc, systemd-analyze)
 #   cross        the ARM cross compilers (armhf, aarch64) and qemu-user-static: the login client's
-#                tests build it for the boards and run it emulated
+#                tests build it for the boards and run it emulated; clang-format for its layout
 #
 # Run as root: `bash scripts/provision.sh [PART...]`. A second run is a fast no-op. `npm start`
 # runs the engine and base-images parts by itself when it needs them.
@@ -133,7 +133,7 @@ fi
 wants base-images && PACKAGES+=(debootstrap busybox-static xz-utils debian-archive-keyring)
 wants registry && PACKAGES+=(docker-registry)
 wants device && PACKAGES+=(openssh-server openssh-client git make gcc libc6-dev systemd)
-wants cross && PACKAGES+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+wants cross && PACKAGES+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static clang-format)
 
 is_installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
@@ -167,7 +167,7 @@ NEEDED_BINS=(curl docker)
 wants engine && NEEDED_BINS+=(dockerd)
 wants base-images && NEEDED_BINS+=(debootstrap)
 wants registry && NEEDED_BINS+=(docker-registry)
-wants cross && NEEDED_BINS+=(arm-linux-gnueabihf-gcc aarch64-linux-gnu-gcc qemu-arm-static qemu-aarch64-static)
+wants cross && NEEDED_BINS+=(arm-linux-gnueabihf-gcc aarch64-linux-gnu-gcc qemu-arm-static qemu-aarch64-static clang-format)
 for bin in "${NEEDED_BINS[@]}"; do
   command -v "$bin" >/dev/null || die "'$bin' not found on PATH after installing packages"
 done

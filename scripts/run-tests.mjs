@@ -16,8 +16,15 @@ const runs = [];
 for (const project of ['unit', 'integration']) {
   const report = `${results}/${project}.json`;
   rmSync(report, { force: true }); // a stale report must not stand in for a run that wrote none
-  const r = spawnSync(process.execPath, [vitest, 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    [vitest, 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
+    { cwd: root, stdio: 'inherit' },
+  );
   runs.push(`${project}=${report}:${r.status ?? 1}`);
 }
-const summary = spawnSync(process.execPath, [`${root}scripts/test-summary.mjs`, `--problems=${problems}`, ...runs], { cwd: root, stdio: 'inherit' });
+const summary = spawnSync(process.execPath, [`${root}scripts/test-summary.mjs`, `--problems=${problems}`, ...runs], {
+  cwd: root,
+  stdio: 'inherit',
+});
 process.exit(summary.status ?? 1);

@@ -95,7 +95,8 @@ async function ensureEngine() {
   if (socket === undefined) return; // a remote engine (tcp://): the daemon reports if it does not answer
   const problem = await engineProblem(socket);
   if (problem === undefined) return;
-  if (problem === 'permission denied') fail(`the Docker engine at ${socket} refuses this user (permission denied): run it as root (sudo npm start)`);
+  if (problem === 'permission denied')
+    fail(`the Docker engine at ${socket} refuses this user (permission denied): run it as root (sudo npm start)`);
   const blocker = provisionBlocker();
   if (blocker) fail(`no Docker engine answers on ${socket} (${problem}), and installing one needs ${blocker.missing}: ${blocker.fix}`);
   say(`npm start: no Docker engine answers on ${socket} (${problem}); installing and starting one: bash scripts/provision.sh engine`);
@@ -105,7 +106,11 @@ async function ensureEngine() {
 /** The images the config pulls, as the daemon would pull them (with their `registry`). */
 function pulledImages(configText) {
   const config = YAML.parse(configText) ?? {};
-  const used = new Set(Object.values(config.containers ?? {}).map((c) => c?.image).filter(Boolean));
+  const used = new Set(
+    Object.values(config.containers ?? {})
+      .map((c) => c?.image)
+      .filter(Boolean),
+  );
   return Object.entries(config.images ?? {})
     .filter(([ref, image]) => used.has(ref) && image?.pull)
     .map(([ref, image]) => (image.pull.registry ? `${image.pull.registry}/${ref}` : ref));
@@ -126,7 +131,9 @@ async function offlineNeeded() {
   for (const ref of refs) {
     const why = await pullProblem(socket, ref);
     if (why === undefined) continue;
-    say(`npm start: ${ref} cannot be pulled (${why.split('\n')[0]}); running the offline variant instead (defaults/offline.yaml; "npm start -- --offline" picks it directly).`);
+    say(
+      `npm start: ${ref} cannot be pulled (${why.split('\n')[0]}); running the offline variant instead (defaults/offline.yaml; "npm start -- --offline" picks it directly).`,
+    );
     return true;
   }
   return false;
@@ -136,8 +143,13 @@ async function ensureBaseImage() {
   const socket = engineSocket();
   if (socket === undefined || (await imagePresent(socket, OFFLINE_BASE_IMAGE))) return;
   const blocker = provisionBlocker();
-  if (blocker) fail(`the offline variant builds FROM ${OFFLINE_BASE_IMAGE}, which this engine lacks, and making it needs ${blocker.missing}: ${blocker.fix}`);
-  say(`npm start: making the base image ${OFFLINE_BASE_IMAGE} (debootstrap from Debian's archive the first time, about a minute): bash scripts/provision.sh base-images`);
+  if (blocker)
+    fail(
+      `the offline variant builds FROM ${OFFLINE_BASE_IMAGE}, which this engine lacks, and making it needs ${blocker.missing}: ${blocker.fix}`,
+    );
+  say(
+    `npm start: making the base image ${OFFLINE_BASE_IMAGE} (debootstrap from Debian's archive the first time, about a minute): bash scripts/provision.sh base-images`,
+  );
   if (!provision(['base-images'])) fail(`making ${OFFLINE_BASE_IMAGE} failed (see the [provision] lines above)`);
 }
 
@@ -272,7 +284,8 @@ function createConfig() {
     for (const pair of users.items) {
       if (!YAML.isMap(pair.value)) continue;
       const container = pair.value.get('container');
-      if (typeof container === 'string' && renamed.has(`container:${container}`)) pair.value.set('container', renamed.get(`container:${container}`));
+      if (typeof container === 'string' && renamed.has(`container:${container}`))
+        pair.value.set('container', renamed.get(`container:${container}`));
       const login = String(YAML.isScalar(pair.key) ? pair.key.value : pair.key);
       if (login !== 'core') continue;
       let auth = pair.value.get('auth', true);
@@ -311,12 +324,20 @@ function readConfig() {
 
 // --- The daemon, in the foreground. ----------------------------------------------------------
 const daemonArgs = [
-  BUNDLE, '--config', paths.config, 'daemon',
-  '--users', 'lookup',
-  '--run-dir', paths.runDir,
-  '--work-dir', paths.workDir,
-  '--ssh-listen', listen,
-  '--host-key', paths.hostKey,
+  BUNDLE,
+  '--config',
+  paths.config,
+  'daemon',
+  '--users',
+  'lookup',
+  '--run-dir',
+  paths.runDir,
+  '--work-dir',
+  paths.workDir,
+  '--ssh-listen',
+  listen,
+  '--host-key',
+  paths.hostKey,
 ];
 // Its own process group: Ctrl-C reaches this script only, which passes it on exactly once (a
 // second SIGINT would make the daemon exit without its orderly stop).
@@ -404,7 +425,9 @@ async function watch() {
 
 function loginUser() {
   const users = config.users && typeof config.users === 'object' ? config.users : {};
-  const accepting = Object.keys(users).filter((name) => (users[name]?.auth?.sshKeys ?? []).some((k) => String(k).trim().split(/\s+/)[1] === publicKey.split(/\s+/)[1]));
+  const accepting = Object.keys(users).filter((name) =>
+    (users[name]?.auth?.sshKeys ?? []).some((k) => String(k).trim().split(/\s+/)[1] === publicKey.split(/\s+/)[1]),
+  );
   return { accepting, all: Object.keys(users) };
 }
 
@@ -462,35 +485,44 @@ function reportProblems(s, told) {
     say(text);
   };
   if (s.engine && !s.engine.reachable) {
-    tell(`engine:${s.engine.error}`, `\nnpm start: the Docker engine does not answer (${s.engine.error ?? 'unreachable'}). The daemon waits for it;\n  "bash scripts/provision.sh engine" (as root) starts it again.\n`);
+    tell(
+      `engine:${s.engine.error}`,
+      `\nnpm start: the Docker engine does not answer (${s.engine.error ?? 'unreachable'}). The daemon waits for it;\n  "bash scripts/provision.sh engine" (as root) starts it again.\n`,
+    );
     return;
   }
   for (const image of s.images ?? []) {
     if (image.state !== 'failed') continue;
     const message = String(image.message ?? 'unknown error').replace(/\n/g, '\n    ');
     if (offline) {
-      tell(`image:${image.ref}`, [
-        '',
-        `npm start: the image ${image.ref} could not be built:`,
-        `    ${message}`,
-        `It is built FROM ${OFFLINE_BASE_IMAGE}, which "bash scripts/provision.sh base-images" makes on this`,
-        'machine (no registry needed). The daemon keeps retrying.',
-        '',
-      ].join('\n'));
+      tell(
+        `image:${image.ref}`,
+        [
+          '',
+          `npm start: the image ${image.ref} could not be built:`,
+          `    ${message}`,
+          `It is built FROM ${OFFLINE_BASE_IMAGE}, which "bash scripts/provision.sh base-images" makes on this`,
+          'machine (no registry needed). The daemon keeps retrying.',
+          '',
+        ].join('\n'),
+      );
       continue;
     }
     const registries = registriesIn(message);
     const named = registries.length ? registries.join(' and ') : 'its registry';
-    tell(`image:${image.ref}`, [
-      '',
-      `npm start: the image ${image.ref} could not be obtained: ${named} ${registries.length > 1 ? 'are' : 'is'} not reachable from this machine (or refused it).`,
-      `    ${message}`,
-      'The daemon keeps retrying. On a machine without internet, stop it (Ctrl-C) and use the offline',
-      'variant, which builds the core image from a locally made Debian base (see README, "Getting started"):',
-      '',
-      '  npm start -- --offline',
-      '',
-    ].join('\n'));
+    tell(
+      `image:${image.ref}`,
+      [
+        '',
+        `npm start: the image ${image.ref} could not be obtained: ${named} ${registries.length > 1 ? 'are' : 'is'} not reachable from this machine (or refused it).`,
+        `    ${message}`,
+        'The daemon keeps retrying. On a machine without internet, stop it (Ctrl-C) and use the offline',
+        'variant, which builds the core image from a locally made Debian base (see README, "Getting started"):',
+        '',
+        '  npm start -- --offline',
+        '',
+      ].join('\n'),
+    );
   }
   for (const c of s.containers ?? []) {
     // An image that cannot be had was reported above; other problems (the engine refusing a
@@ -508,7 +540,8 @@ const built = builtImages();
 if (stopping) {
   say('\nskiff-core stopped; its containers keep running.');
   if (names.length) say(`Remove them with: docker rm -f ${names.join(' ')}`);
-  if (built.length) say(`and the image${built.length > 1 ? 's' : ''} built for ${names.length > 1 ? 'them' : 'it'} with: docker rmi ${built.join(' ')}`);
+  if (built.length)
+    say(`and the image${built.length > 1 ? 's' : ''} built for ${names.length > 1 ? 'them' : 'it'} with: docker rmi ${built.join(' ')}`);
   process.exit(gatewayFailed ? 1 : (code ?? 130));
 }
 say(`\nnpm start: the daemon exited unexpectedly (${signal ?? `exit code ${code}`}); see its log above.`);

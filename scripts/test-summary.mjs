@@ -56,17 +56,19 @@ export function summarize(runs) {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const problemsArg = args.find((a) => a.startsWith('--problems='));
-  const runs = args.filter((a) => a !== problemsArg).map((arg) => {
-    const m = /^([^=]+)=(.+):(-?\d+)$/.exec(arg);
-    if (!m) throw new Error(`test-summary: expected NAME=REPORT.json:EXIT_CODE, got "${arg}"`);
-    let report;
-    try {
-      report = JSON.parse(readFileSync(m[2], 'utf8'));
-    } catch {
-      report = undefined;
-    }
-    return { name: m[1], report, exitCode: Number(m[3]) };
-  });
+  const runs = args
+    .filter((a) => a !== problemsArg)
+    .map((arg) => {
+      const m = /^([^=]+)=(.+):(-?\d+)$/.exec(arg);
+      if (!m) throw new Error(`test-summary: expected NAME=REPORT.json:EXIT_CODE, got "${arg}"`);
+      let report;
+      try {
+        report = JSON.parse(readFileSync(m[2], 'utf8'));
+      } catch {
+        report = undefined;
+      }
+      return { name: m[1], report, exitCode: Number(m[3]) };
+    });
   const { passed, failed: failedTests, skipped, problems } = summarize(runs);
   let failed = failedTests;
   if (problemsArg) {

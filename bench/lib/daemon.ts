@@ -66,7 +66,24 @@ export async function startDaemon(paths: DaemonPaths, env: NodeJS.ProcessEnv, ex
   const child = start(
     process.execPath,
     // As the installed launcher runs it (launcher/skiff-core.c: NODE_FLAG, MALLOC_ENTRY).
-    ['--max-semi-space-size=1', paths.bundle, '--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.config, '--work-dir', paths.workDir, '--users', 'lookup', '--log-level', 'info', ...extraArgs],
+    [
+      '--max-semi-space-size=1',
+      paths.bundle,
+      '--config',
+      paths.config,
+      'daemon',
+      '--run-dir',
+      paths.runDir,
+      '--defconfig',
+      paths.config,
+      '--work-dir',
+      paths.workDir,
+      '--users',
+      'lookup',
+      '--log-level',
+      'info',
+      ...extraArgs,
+    ],
     // Its own process group: the benchmark decides when it stops (after the measures, before
     // the containers are removed), not a Ctrl-C sent to the terminal's group.
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, MALLOC_ARENA_MAX: '2' }, detached: true },
@@ -113,7 +130,10 @@ export async function startDaemon(paths: DaemonPaths, env: NodeJS.ProcessEnv, ex
       const seen = logs.find((e) => e.msg === msg);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`daemon did not log "${msg}" within ${timeoutMs} ms; log tail:\n${tail}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`daemon did not log "${msg}" within ${timeoutMs} ms; log tail:\n${tail}`)),
+          timeoutMs,
+        );
         waiters.push({
           msg,
           resolve: (e) => {

@@ -43,15 +43,24 @@ export async function deviceUnavailable(repoRoot: string): Promise<string | unde
 
 function sshArgs(keyPath: string, port: number, user: string, command: string): string[] {
   return [
-    '-F', '/dev/null',
-    '-i', keyPath,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=10',
-    '-p', String(port),
+    '-F',
+    '/dev/null',
+    '-i',
+    keyPath,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=10',
+    '-p',
+    String(port),
     '-T',
     `${user}@127.0.0.1`,
     '--',
@@ -65,7 +74,11 @@ export async function startDevice(o: DeviceOptions): Promise<Device> {
   await mkdir(join(ctx, 'root'), { recursive: true });
   o.log('device: make install into a build context');
   // The launcher is compiled outside dist/ (LAUNCHER=...) so this never races a `make` there.
-  await capture('make', ['-s', '-C', o.repoRoot, 'install', `DESTDIR=${join(ctx, 'root')}`, `LAUNCHER=${join(work, 'skiff-core-launcher')}`], { timeoutMs: 180_000 });
+  await capture(
+    'make',
+    ['-s', '-C', o.repoRoot, 'install', `DESTDIR=${join(ctx, 'root')}`, `LAUNCHER=${join(work, 'skiff-core-launcher')}`],
+    { timeoutMs: 180_000 },
+  );
   await copyFile(process.execPath, join(ctx, 'node'));
   await copyFile(join(o.repoRoot, 'Dockerfile.test'), join(ctx, 'Dockerfile'));
   const sock = engineSocketPath();
@@ -118,15 +131,28 @@ export async function startDevice(o: DeviceOptions): Promise<Device> {
   const name = `${o.prefix}-device`;
   o.log(`device: docker run ${name}`);
   await capture('docker', [
-    'run', '-d', '--name', name, '--hostname', 'device', '--init',
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--hostname',
+    'device',
+    '--init',
     // As on a device: the daemon ends a disconnected session's processes by their host PID.
-    '--pid', 'host',
-    '-v', `${sock}:/var/run/docker.sock`,
-    '-v', `${realpathSync(o.dockerCli)}:/usr/local/bin/docker:ro`,
-    '-v', `${etc}:/etc/skiff-core-test:ro`,
-    '-p', '127.0.0.1::22',
-    '-p', '127.0.0.1::2222',
-    '-e', 'SKIFF_DEVICE_DAEMON_ARGS=--ssh-listen 0.0.0.0:2222',
+    '--pid',
+    'host',
+    '-v',
+    `${sock}:/var/run/docker.sock`,
+    '-v',
+    `${realpathSync(o.dockerCli)}:/usr/local/bin/docker:ro`,
+    '-v',
+    `${etc}:/etc/skiff-core-test:ro`,
+    '-p',
+    '127.0.0.1::22',
+    '-p',
+    '127.0.0.1::2222',
+    '-e',
+    'SKIFF_DEVICE_DAEMON_ARGS=--ssh-listen 0.0.0.0:2222',
     image,
   ]);
   const port = async (p: number) => {
@@ -150,7 +176,9 @@ export async function waitForSsh(device: Device, port: number, user: string, tim
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const r = await device.ssh(port, user, 'true').catch((e: unknown) => ({ code: -1, stderr: String(e) }) as Pick<TimedResult, 'code' | 'stderr'>);
+    const r = await device
+      .ssh(port, user, 'true')
+      .catch((e: unknown) => ({ code: -1, stderr: String(e) }) as Pick<TimedResult, 'code' | 'stderr'>);
     if (r.code === 0) return undefined;
     last = `exit ${r.code}: ${r.stderr.trim().slice(-300)}`;
     await sleep(300);

@@ -58,7 +58,8 @@ export async function measureRestart(o: {
         const t0 = performance.now();
         s.child.stdin!.write(line(i));
         if (await waitFor(() => s.out === want, timeoutMs)) times.push(performance.now() - t0);
-        else if (failures.length < 5) failures.push(`session ${i}: ${JSON.stringify(line(i))} did not come back (got ${JSON.stringify(s.out.slice(-80))})`);
+        else if (failures.length < 5)
+          failures.push(`session ${i}: ${JSON.stringify(line(i))} did not come back (got ${JSON.stringify(s.out.slice(-80))})`);
       }),
     );
     return times;
@@ -71,7 +72,9 @@ export async function measureRestart(o: {
     await o.restart();
     await say((i) => `after ${i}\n`, 30_000);
     for (const s of sessions) s.child.stdin!.end();
-    const codes = await Promise.all(sessions.map((s) => Promise.race([s.code, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000))])));
+    const codes = await Promise.all(
+      sessions.map((s) => Promise.race([s.code, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000))])),
+    );
     const exitsAfterRestartMs = performance.now() - restarted;
     let lost = 0;
     codes.forEach((code, i) => {
@@ -83,7 +86,13 @@ export async function measureRestart(o: {
       }
     });
     const sorted = [...down].sort((a, b) => a - b);
-    return { sessions: sessions.length, lost, echoWhileDownMs: sorted[Math.floor(sorted.length / 2)] ?? NaN, exitsAfterRestartMs, failures };
+    return {
+      sessions: sessions.length,
+      lost,
+      echoWhileDownMs: sorted[Math.floor(sorted.length / 2)] ?? NaN,
+      exitsAfterRestartMs,
+      failures,
+    };
   } finally {
     for (const s of sessions) s.child.kill('SIGKILL');
   }

@@ -29,7 +29,9 @@ export function inProcessSession(socketPath: string, command: string): Promise<I
       socket.write(encodeFrame(FRAME.hello, { v: 1, tty: false, env: {}, command }));
       socket.write(encodeFrame(FRAME.stdinEnd));
     });
-    socket.setTimeout(120_000, () => socket.destroy(new Error(`session ${JSON.stringify(command)}: no frame from the daemon within 120 s`)));
+    socket.setTimeout(120_000, () =>
+      socket.destroy(new Error(`session ${JSON.stringify(command)}: no frame from the daemon within 120 s`)),
+    );
     socket.on('data', (c: Buffer) => decoder.push(c));
     socket.once('error', reject);
     socket.once('close', () => {

@@ -54,7 +54,10 @@ export async function engineProblem(socket) {
 export function provisionBlocker(uid = process.getuid?.(), exists = existsSync) {
   if (uid !== 0) return { missing: 'root', fix: 'run it as root: sudo npm start' };
   if (!exists('/usr/bin/apt-get') || !exists('/etc/debian_version')) {
-    return { missing: 'Debian or Ubuntu (apt-get)', fix: 'install Docker Engine with your distribution\'s packages (https://docs.docker.com/engine/install/), start it, then run npm start again' };
+    return {
+      missing: 'Debian or Ubuntu (apt-get)',
+      fix: "install Docker Engine with your distribution's packages (https://docs.docker.com/engine/install/), start it, then run npm start again",
+    };
   }
   return undefined;
 }
@@ -72,7 +75,10 @@ export function provision(parts) {
 export async function pullProblem(socket, ref) {
   if (await imagePresent(socket, ref)) return undefined;
   // The engine asks the registry for the manifest: no download, and no network fails at once.
-  const r = await engineCall(socket, 'GET', refPath('distribution', ref), 20_000).catch((err) => ({ status: 0, body: JSON.stringify({ message: err.message }) }));
+  const r = await engineCall(socket, 'GET', refPath('distribution', ref), 20_000).catch((err) => ({
+    status: 0,
+    body: JSON.stringify({ message: err.message }),
+  }));
   return r.status === 200 ? undefined : engineMessage(r.body);
 }
 

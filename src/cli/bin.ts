@@ -9,7 +9,10 @@ const argv0 = process.env.SKIFF_CORE_ARGV0;
 
 async function run(): Promise<number> {
   if (argv[0] === '-c' || (argv0?.startsWith('-') && argv.length === 0)) {
-    writeLine(process.stderr, 'skiff-core: logins are served by the compiled launcher (/usr/bin/skiff-core, or dist/skiff-core-launcher after "npm run build"), not by this bundle');
+    writeLine(
+      process.stderr,
+      'skiff-core: logins are served by the compiled launcher (/usr/bin/skiff-core, or dist/skiff-core-launcher after "npm run build"), not by this bundle',
+    );
     return EXIT.failure;
   }
   const { main, processIo } = await loadMain();

@@ -13,8 +13,18 @@ import { daemon } from './commands/daemon.js';
 import { doctor } from './commands/doctor.js';
 import { reload, status } from './commands/status.js';
 
-
-export const COMMANDS: readonly Command[] = [daemon, status, reload, setup, adopt, doctor, configValidate, configSchema, defconfig, snapshots];
+export const COMMANDS: readonly Command[] = [
+  daemon,
+  status,
+  reload,
+  setup,
+  adopt,
+  doctor,
+  configValidate,
+  configSchema,
+  defconfig,
+  snapshots,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length));

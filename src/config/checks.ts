@@ -5,8 +5,20 @@ import { parseImageRef } from '../engine/image-ref.js';
 import { errorMessage } from '../errors.js';
 
 const MOUNT_OPTIONS = new Set([
-  'ro', 'rw', 'z', 'Z', 'nocopy', 'consistent', 'cached', 'delegated',
-  'shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate',
+  'ro',
+  'rw',
+  'z',
+  'Z',
+  'nocopy',
+  'consistent',
+  'cached',
+  'delegated',
+  'shared',
+  'rshared',
+  'slave',
+  'rslave',
+  'private',
+  'rprivate',
 ]);
 
 // Docker's own rule for volume names (and container names).
@@ -60,12 +72,47 @@ export function checkEnv(entry: string): string | undefined {
 
 // Linux capabilities Docker accepts by name (without the CAP_ prefix), as of kernel 6.x.
 export const CAPABILITIES = [
-  'AUDIT_CONTROL', 'AUDIT_READ', 'AUDIT_WRITE', 'BLOCK_SUSPEND', 'BPF', 'CHECKPOINT_RESTORE',
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'IPC_LOCK', 'IPC_OWNER', 'KILL',
-  'LEASE', 'LINUX_IMMUTABLE', 'MAC_ADMIN', 'MAC_OVERRIDE', 'MKNOD', 'NET_ADMIN', 'NET_BIND_SERVICE',
-  'NET_BROADCAST', 'NET_RAW', 'PERFMON', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_ADMIN',
-  'SYS_BOOT', 'SYS_CHROOT', 'SYS_MODULE', 'SYS_NICE', 'SYS_PACCT', 'SYS_PTRACE', 'SYS_RAWIO',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'SYSLOG', 'WAKE_ALARM',
+  'AUDIT_CONTROL',
+  'AUDIT_READ',
+  'AUDIT_WRITE',
+  'BLOCK_SUSPEND',
+  'BPF',
+  'CHECKPOINT_RESTORE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'KILL',
+  'LEASE',
+  'LINUX_IMMUTABLE',
+  'MAC_ADMIN',
+  'MAC_OVERRIDE',
+  'MKNOD',
+  'NET_ADMIN',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_RAW',
+  'PERFMON',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_CHROOT',
+  'SYS_MODULE',
+  'SYS_NICE',
+  'SYS_PACCT',
+  'SYS_PTRACE',
+  'SYS_RAWIO',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'SYSLOG',
+  'WAKE_ALARM',
 ] as const;
 const CAPABILITY_SET = new Set<string>(CAPABILITIES);
 
@@ -76,9 +123,41 @@ export function checkCapability(cap: string): string | undefined {
 }
 
 const SIGNAL_NAMES = new Set([
-  'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'IOT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2',
-  'PIPE', 'ALRM', 'TERM', 'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU',
-  'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'POLL', 'PWR', 'SYS', 'RTMIN', 'RTMAX',
+  'HUP',
+  'INT',
+  'QUIT',
+  'ILL',
+  'TRAP',
+  'ABRT',
+  'IOT',
+  'BUS',
+  'FPE',
+  'KILL',
+  'USR1',
+  'SEGV',
+  'USR2',
+  'PIPE',
+  'ALRM',
+  'TERM',
+  'STKFLT',
+  'CHLD',
+  'CONT',
+  'STOP',
+  'TSTP',
+  'TTIN',
+  'TTOU',
+  'URG',
+  'XCPU',
+  'XFSZ',
+  'VTALRM',
+  'PROF',
+  'WINCH',
+  'IO',
+  'POLL',
+  'PWR',
+  'SYS',
+  'RTMIN',
+  'RTMAX',
 ]);
 // RTMIN = 34 and RTMAX = 64 on Linux, so offsets stay within 0..30.
 const RT_SIGNAL = /^RT(MIN|MAX)([+-])(\d+)$/;
@@ -169,12 +248,11 @@ export function checkHostEntry(entry: string): string | undefined {
   return undefined;
 }
 
-const SSH_KEY = /^(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+[A-Za-z0-9+/]+={0,3}(?:\s.*)?$/;
+const SSH_KEY =
+  /^(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+[A-Za-z0-9+/]+={0,3}(?:\s.*)?$/;
 
 export function checkSshKey(key: string): string | undefined {
-  return SSH_KEY.test(key.trim())
-    ? undefined
-    : 'not an SSH public key (expected a line like "ssh-ed25519 AAAA... comment")';
+  return SSH_KEY.test(key.trim()) ? undefined : 'not an SSH public key (expected a line like "ssh-ed25519 AAAA... comment")';
 }
 
 /**
@@ -246,7 +324,8 @@ export function checkPasswordHash(hash: string): string | undefined {
   const m = /^\$6\$(?:rounds=(\d+)\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/.exec(hash);
   if (!m) return 'must be a SHA-512 crypt hash ("$6$SALT$HASH"); make one with: openssl passwd -6';
   // Each login attempt costs this many rounds: a huge number would let anyone burn the CPU.
-  if (m[1] !== undefined && Number(m[1]) > MAX_HASH_ROUNDS) return `uses ${m[1]} rounds, more than ${MAX_HASH_ROUNDS}; make one with: openssl passwd -6`;
+  if (m[1] !== undefined && Number(m[1]) > MAX_HASH_ROUNDS)
+    return `uses ${m[1]} rounds, more than ${MAX_HASH_ROUNDS}; make one with: openssl passwd -6`;
   return undefined;
 }
 

@@ -8,9 +8,7 @@ import { errorMessage } from '../errors.js';
 type Locate = (path: ConfigPath, onKey?: boolean) => Position | undefined;
 
 function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 function entries(value: unknown): [string, Record<string, unknown>][] {
@@ -86,13 +84,12 @@ export function crossCheck(data: Record<string, unknown>, file: string, locate: 
       const first = seen.get(clean);
       if (first) {
         report('error', path, `"${clean}" is already mounted (${first.slice(2).join('.')}); mount it once`, path[2] === 'tmpFs');
-      }
-      else seen.set(clean, path);
+      } else seen.set(clean, path);
     }
 
     const ports = Array.isArray(spec.ports) ? spec.ports : [];
     if (spec.hostNetwork === true && ports.length > 0) {
-      report('warning', [...base, 'ports'], 'ports have no effect with hostNetwork: the container already uses the host\'s ports');
+      report('warning', [...base, 'ports'], "ports have no effect with hostNetwork: the container already uses the host's ports");
     }
     ports.forEach((port: unknown, i: number) => {
       const hostPort = (port as { hostPort?: unknown } | null)?.hostPort;
@@ -114,7 +111,8 @@ export function crossCheck(data: Record<string, unknown>, file: string, locate: 
       report('warning', [...path, 'password'], 'is not used: the account is locked for password logins');
     }
     if (typeof auth.passwordHash === 'string') {
-      if (typeof auth.password === 'string' && auth.password !== '') report('error', [...path, 'passwordHash'], 'and password are both set; keep one (passwordHash stores no plain text)');
+      if (typeof auth.password === 'string' && auth.password !== '')
+        report('error', [...path, 'passwordHash'], 'and password are both set; keep one (passwordHash stores no plain text)');
       if (auth.locked === true) report('warning', [...path, 'passwordHash'], 'is not used: the account is locked for password logins');
       if (auth.allowEmptyPassword === true) report('warning', [...path, 'allowEmptyPassword'], 'has no effect: a password hash is set');
     }

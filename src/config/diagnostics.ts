@@ -37,9 +37,7 @@ export function formatPath(path: ConfigPath): string {
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.position ? `${d.file}:${d.position.line}:${d.position.col}` : d.file;
   const level = d.severity === 'warning' ? 'warning: ' : '';
-  const also = d.related?.length
-    ? ` (see also ${d.related.map((p) => `line ${p.line}:${p.col}`).join(', ')})`
-    : '';
+  const also = d.related?.length ? ` (see also ${d.related.map((p) => `line ${p.line}:${p.col}`).join(', ')})` : '';
   return `${where}: ${level}${formatPath(d.path)}: ${d.message}${also}`;
 }
 

@@ -8,9 +8,7 @@ import { Config } from './schema.js';
 import { LIMITS, parseYamlTree, sameData, type YamlTree } from './yaml-tree.js';
 import { crossCheck } from './cross-check.js';
 
-export type LoadResult =
-  | { ok: true; config: Config; diagnostics: Diagnostic[] }
-  | { ok: false; diagnostics: Diagnostic[] };
+export type LoadResult = { ok: true; config: Config; diagnostics: Diagnostic[] } | { ok: false; diagnostics: Diagnostic[] };
 
 export const DEFAULT_CONFIG_PATH = '/mnt/persist/skiff/core/config.yaml';
 
@@ -185,19 +183,21 @@ function upgradeSpellings(data: Record<string, unknown>, tree: YamlTree, file: s
 }
 
 const YAML11_BOOLEANS: Record<string, boolean> = {
-  yes: true, no: false, on: true, off: false, y: true, n: false, true: true, false: false,
+  yes: true,
+  no: false,
+  on: true,
+  off: false,
+  y: true,
+  n: false,
+  true: true,
+  false: false,
 };
 
 /**
  * Validate against the schema. Scalars that YAML 1.2 types differently from the YAML 1.1 parser
  * of the original (`tty: yes`, `containerUser: 1000`) are read the old way and validated again.
  */
-function parseWithFixups(
-  data: Record<string, unknown>,
-  tree: YamlTree,
-  file: string,
-  diagnostics: Diagnostic[],
-): Config | undefined {
+function parseWithFixups(data: Record<string, unknown>, tree: YamlTree, file: string, diagnostics: Diagnostic[]): Config | undefined {
   for (let attempt = 0; attempt < 3; attempt++) {
     const result = Config.safeParse(data);
     if (result.success) return result.data;
@@ -206,7 +206,12 @@ function parseWithFixups(
       if (issue.code !== 'invalid_type' && issue.code !== 'invalid_union') continue;
       const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
       const raw = getAt(data, path);
-      if (issue.code === 'invalid_type' && issue.expected === 'boolean' && typeof raw === 'string' && raw.toLowerCase() in YAML11_BOOLEANS) {
+      if (
+        issue.code === 'invalid_type' &&
+        issue.expected === 'boolean' &&
+        typeof raw === 'string' &&
+        raw.toLowerCase() in YAML11_BOOLEANS
+      ) {
         const value = YAML11_BOOLEANS[raw.toLowerCase()]!;
         diagnostics.push(warning(file, path, `"${raw}" is read as ${value}; write ${value}`, positionOf(tree, path)));
         fixed = setAt(data, path, value) || fixed;
@@ -262,9 +267,7 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, tree: YamlTree, f
       const known = knownKeys(path);
       return issue.keys.map((key) => {
         const hint = closest(key, known);
-        const message = hint
-          ? `unknown key "${key}"; did you mean "${hint}"?`
-          : `unknown key "${key}" (known here: ${known.join(', ')})`;
+        const message = hint ? `unknown key "${key}"; did you mean "${hint}"?` : `unknown key "${key}" (known here: ${known.join(', ')})`;
         return error([...path, key], message, positionOf(tree, [...path, key], true));
       });
     }
@@ -291,9 +294,12 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, tree: YamlTree, f
     case 'too_small':
     case 'too_big': {
       const bound = issue.code === 'too_small' ? 'at least' : 'at most';
-      const what = issue.origin === 'array' ? `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)} item(s)` :
-        issue.origin === 'string' ? `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)} character(s)` :
-        `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
+      const what =
+        issue.origin === 'array'
+          ? `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)} item(s)`
+          : issue.origin === 'string'
+            ? `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)} character(s)`
+            : `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
       return [error(path, `must be ${what}`, positionOf(tree, path))];
     }
     case 'invalid_union':

@@ -54,8 +54,7 @@ function keyedRecord<T extends z.ZodType>(check: Check, value: T) {
 }
 
 const flag = (description: string) => z.boolean().default(false).meta({ description });
-const list = <T extends z.ZodType>(item: T, description: string) =>
-  z.array(item).default([]).meta({ description });
+const list = <T extends z.ZodType>(item: T, description: string) => z.array(item).default([]).meta({ description });
 
 export const PullPolicy = z.enum(['always', 'ifnotpresent', 'ifbuildfails']).meta({
   description:
@@ -66,11 +65,7 @@ export type PullPolicy = z.infer<typeof PullPolicy>;
 export const ImagePull = z
   .object({
     pullPolicy: PullPolicy.default('ifnotpresent'),
-    registry: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: 'Pull REGISTRY/REF instead of REF, then tag the result as REF.' }),
+    registry: z.string().min(1).optional().meta({ description: 'Pull REGISTRY/REF instead of REF, then tag the result as REF.' }),
   })
   .strict()
   .meta({ description: 'How the image is pulled.' });
@@ -81,9 +76,7 @@ export const ImageBuild = z
     source: formatted(checkBuildSource).meta({
       description: 'An absolute local directory, a git URL (git://… or ….git), or a .tar.gz path or http(s) URL.',
     }),
-    root: formatted(checkSourceSubpath)
-      .optional()
-      .meta({ description: 'Directory inside the source used as the build context.' }),
+    root: formatted(checkSourceSubpath).optional().meta({ description: 'Directory inside the source used as the build context.' }),
     dockerfile: formatted(checkSourceSubpath)
       .optional()
       .meta({ description: 'Dockerfile path inside the build root (default: Dockerfile).' }),
@@ -122,11 +115,11 @@ export const Container = z
     }),
     tty: flag('Allocate a terminal for PID 1.'),
     workingDirectory: z.string().optional().meta({ description: 'Working directory of PID 1.' }),
-    entrypoint: z.array(z.string()).optional().meta({ description: 'Entrypoint argv, replacing the image\'s.' }),
-    cmd: z.array(z.string()).optional().meta({ description: 'Command argv, replacing the image\'s.' }),
+    entrypoint: z.array(z.string()).optional().meta({ description: "Entrypoint argv, replacing the image's." }),
+    cmd: z.array(z.string()).optional().meta({ description: "Command argv, replacing the image's." }),
     env: list(formatted(checkEnv), 'Environment entries, NAME=VALUE.'),
     mounts: list(formatted(checkMount), 'Bind mounts or volumes, SOURCE:DESTINATION[:OPTIONS] as in docker -v.'),
-    disableInit: flag('Do not run the engine\'s init as PID 1 (set this when PID 1 is systemd).'),
+    disableInit: flag("Do not run the engine's init as PID 1 (set this when PID 1 is systemd)."),
     privileged: flag('Run privileged (all devices and capabilities).'),
     capAdd: list(formatted(checkCapability), 'Capabilities to add, e.g. SYS_ADMIN, or ALL.'),
     securityOpt: list(z.string().min(1), 'Security options, e.g. seccomp=unconfined.'),
@@ -145,16 +138,14 @@ export const Container = z
       .optional()
       .meta({ description: 'no, always, unless-stopped, on-failure or on-failure:N.' }),
     startAfterCreate: flag('Start the container once it is created.'),
-    stopSignal: formatted(checkStopSignal)
-      .optional()
-      .meta({ description: 'Signal that stops PID 1, e.g. RTMIN+3 for systemd.' }),
+    stopSignal: formatted(checkStopSignal).optional().meta({ description: 'Signal that stops PID 1, e.g. RTMIN+3 for systemd.' }),
   })
   .strict();
 export type Container = z.infer<typeof Container>;
 
 export const UserAuth = z
   .object({
-    copyRootKeys: flag('Also accept the keys in root\'s authorized_keys.'),
+    copyRootKeys: flag("Also accept the keys in root's authorized_keys."),
     sshKeys: list(formatted(checkSshKey), 'SSH public keys accepted for this user.'),
     password: z.string().optional().meta({ description: 'Login password (plain text; prefer passwordHash). Empty: a random one.' }),
     passwordHash: formatted(checkPasswordHash)
@@ -176,7 +167,7 @@ export const User = z
       .array(z.string().min(1))
       .min(1)
       .optional()
-      .meta({ description: 'Shell argv inside the container (default: the user\'s shell there, else /bin/sh).' }),
+      .meta({ description: "Shell argv inside the container (default: the user's shell there, else /bin/sh)." }),
     createContainerUser: flag('Create the container user (with a home directory) when missing.'),
     auth: UserAuth.optional().meta({ description: 'How the user authenticates to the host (SSH keys, password).' }),
   })
@@ -208,25 +199,21 @@ export type Gateway = z.infer<typeof Gateway>;
 
 export const Storage = z
   .object({
-    keepSnapshots: z
-      .int()
-      .min(1)
-      .default(3)
-      .meta({ description: 'Snapshots kept per container (each config change that recreates a container makes one); older ones are removed.' }),
-    minFree: formatted(checkFreeSpace)
-      .default('1GB')
-      .meta({ description: 'Free space the engine\'s data root must keep ("500MB", "2GB" or "10%"): below it no pull, build or snapshot starts.' }),
+    keepSnapshots: z.int().min(1).default(3).meta({
+      description: 'Snapshots kept per container (each config change that recreates a container makes one); older ones are removed.',
+    }),
+    minFree: formatted(checkFreeSpace).default('1GB').meta({
+      description: 'Free space the engine\'s data root must keep ("500MB", "2GB" or "10%"): below it no pull, build or snapshot starts.',
+    }),
   })
   .strict()
-  .meta({ description: 'How much of the engine\'s disk skiff-core may use (an addition to the original format).' });
+  .meta({ description: "How much of the engine's disk skiff-core may use (an addition to the original format)." });
 export type Storage = z.infer<typeof Storage>;
 export const DEFAULT_STORAGE: Storage = Storage.parse({});
 
 export const Config = z
   .object({
-    containers: keyedRecord(checkContainerName, Container)
-      .default({})
-      .meta({ description: 'Containers, by name.' }),
+    containers: keyedRecord(checkContainerName, Container).default({}).meta({ description: 'Containers, by name.' }),
     users: keyedRecord(checkLoginName, User).default({}).meta({ description: 'Host users, by login name.' }),
     images: keyedRecord(checkImageRef, Image).default({}).meta({ description: 'Images, by exact name:tag.' }),
     gateway: Gateway.optional(),

@@ -1,18 +1,7 @@
 // Turns YAML text into plain data plus a map from each value's path to where it was written.
 // We walk the AST ourselves (rather than doc.toJS()) to keep positions, to see duplicate keys,
 // and to bound the work an alias bomb or a deeply nested document can cause.
-import {
-  isAlias,
-  isMap,
-  isNode,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  visit,
-  type Document,
-  type Node as YamlNode,
-} from 'yaml';
+import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { ConfigPath, Diagnostic, Position } from './diagnostics.js';
 
 export const LIMITS = {

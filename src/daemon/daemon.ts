@@ -106,7 +106,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // --- logins ---------------------------------------------------------------------------------
   const records = opts.handoffHelper
     ? await openSessionRecords(opts.runDir).catch((err: unknown) => {
-        log.error({ err: errorMessage(err), dir: opts.runDir }, 'Cannot keep session records: sessions are relayed by the daemon and end when it stops');
+        log.error(
+          { err: errorMessage(err), dir: opts.runDir },
+          'Cannot keep session records: sessions are relayed by the daemon and end when it stops',
+        );
         return undefined;
       })
     : undefined;
@@ -145,7 +148,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (r.problem) {
         if (hostUsers.get(r.name) !== r.problem) {
           // Without an account only OpenSSH logins are impossible; the built-in gateway needs none.
-          if (r.account === undefined && r.problem.startsWith('no host account')) log.warn({ user: r.name, reason: r.problem }, 'User has no host account: OpenSSH logins need one, the built-in SSH server does not');
+          if (r.account === undefined && r.problem.startsWith('no host account'))
+            log.warn(
+              { user: r.name, reason: r.problem },
+              'User has no host account: OpenSSH logins need one, the built-in SSH server does not',
+            );
           else log.error({ user: r.name, reason: r.problem }, 'User cannot log in');
         }
         hostUsers.set(r.name, r.problem);
@@ -170,22 +177,38 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // The last good config stays in force; say what is wrong once, not on every retry.
       const text = errors.join('\n');
       if (text !== lastConfigError) {
-        log.error({ file: opts.configPath, errors }, config ? 'Config has errors; keeping the last good config' : 'Config has errors; nothing will be changed until it is fixed');
+        log.error(
+          { file: opts.configPath, errors },
+          config ? 'Config has errors; keeping the last good config' : 'Config has errors; nothing will be changed until it is fixed',
+        );
         lastConfigError = text;
       }
-      setSnapshot({ ...snapshot, config: { ...snapshot.config, ...cfg, ...(snapshot.config.loadedAt ? { loadedAt: snapshot.config.loadedAt } : {}) } });
+      setSnapshot({
+        ...snapshot,
+        config: { ...snapshot.config, ...cfg, ...(snapshot.config.loadedAt ? { loadedAt: snapshot.config.loadedAt } : {}) },
+      });
       return { ok: false, errors };
     }
     lastConfigError = '';
     for (const w of result.diagnostics) log.warn({ file: opts.configPath }, formatDiagnostic(w));
     config = result.config;
     const exposed = await protectPlainPasswords(opts.configPath, config).catch((err: unknown) => {
-      log.error({ file: opts.configPath, err: errorMessage(err) }, 'The config holds plain-text passwords and others can read it; cannot change its mode');
+      log.error(
+        { file: opts.configPath, err: errorMessage(err) },
+        'The config holds plain-text passwords and others can read it; cannot change its mode',
+      );
       return undefined;
     });
-    if (exposed) log.warn({ file: opts.configPath, users: exposed }, 'The config holds plain-text passwords: made it readable by root only (auth.passwordHash stores none)');
+    if (exposed)
+      log.warn(
+        { file: opts.configPath, users: exposed },
+        'The config holds plain-text passwords: made it readable by root only (auth.passwordHash stores none)',
+      );
     setSnapshot({ ...snapshot, config: { ...cfg, loadedAt: new Date().toISOString() } });
-    log.info({ file: opts.configPath, containers: Object.keys(config.containers).length, users: Object.keys(config.users).length }, 'Config loaded');
+    log.info(
+      { file: opts.configPath, containers: Object.keys(config.containers).length, users: Object.keys(config.users).length },
+      'Config loaded',
+    );
     return { ok: true, errors: [] };
   }
 
@@ -206,14 +229,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   const reported = new Map<string, string>();
   function logOutcome(report: ConvergeReport) {
-    for (const item of [...report.images.map((i) => ({ key: `image ${i.ref}`, ...i })), ...report.containers.map((c) => ({ key: `container ${c.name}`, ...c }))]) {
+    for (const item of [
+      ...report.images.map((i) => ({ key: `image ${i.ref}`, ...i })),
+      ...report.containers.map((c) => ({ key: `container ${c.name}`, ...c })),
+    ]) {
       const bad = ['failed', 'blocked', 'foreign', 'pending'].includes(item.status);
       const text = bad ? `${item.status}: ${item.message ?? ''}` : '';
       const repeated = reported.get(item.key) === text;
       reported.set(item.key, text);
       // A change is news every time; a problem only when it first appears or changes.
       if (bad && !repeated) log.error({ item: item.key, status: item.status, reason: item.message }, 'Not converged');
-      else if (!bad && item.status !== 'unchanged' && item.status !== 'present') log.info({ item: item.key, status: item.status, detail: item.message }, 'Converged');
+      else if (!bad && item.status !== 'unchanged' && item.status !== 'present')
+        log.info({ item: item.key, status: item.status, detail: item.message }, 'Converged');
     }
   }
 
@@ -278,7 +305,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
       // Back off, but any new reason to converge (edit, event, reload) cuts the wait short.
       const at = new Date(Date.now() + delay);
-      setSnapshot({ ...snapshot, reconcile: { ...snapshot.reconcile, state: 'waiting-retry', lastOk: false, nextRetryAt: at.toISOString() } });
+      setSnapshot({
+        ...snapshot,
+        reconcile: { ...snapshot.reconcile, state: 'waiting-retry', lastOk: false, nextRetryAt: at.toISOString() },
+      });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         wake = () => {
@@ -295,7 +325,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   // --- engine events --------------------------------------------------------------------------
   function engineGone(err: unknown) {
-    if (snapshot.engine.reachable || snapshot.engine.error !== errorMessage(err)) log.warn({ reason: errorMessage(err) }, 'Docker unavailable; will retry');
+    if (snapshot.engine.reachable || snapshot.engine.error !== errorMessage(err))
+      log.warn({ reason: errorMessage(err) }, 'Docker unavailable; will retry');
     setSnapshot({ ...snapshot, engine: { reachable: false, error: errorMessage(err) } });
   }
 
@@ -347,7 +378,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Logins can connect (and see "waiting for …") before the first pass has finished.
   await syncUsers().catch((err: unknown) => log.error({ reason: errorMessage(err) }, 'Cannot set up host users'));
   // The sockets are open: clients of sessions an earlier daemon handed off can come back now.
-  void glue.endUnclaimed(RESUME_GRACE_MS).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Cannot check the sessions an earlier daemon left'));
+  void glue
+    .endUnclaimed(RESUME_GRACE_MS)
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Cannot check the sessions an earlier daemon left'));
   const loopDone = loop();
   const eventsDone = followEvents();
   const relist = setInterval(() => request('periodic relist'), opts.relistIntervalMs ?? 60_000);
@@ -487,9 +520,13 @@ const ENGINE_POLL_MS = 1000;
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

@@ -13,7 +13,8 @@ export const CRASH_LOOP_WINDOW_MS = 60_000;
 export function unhealthyReasons(s: StatusSnapshot, now = Date.now()): string[] {
   const reasons: string[] = [];
   if (!s.daemon.running) reasons.push('daemon: not running');
-  if (!s.config.ok) reasons.push(`config: ${s.config.errors.length} error${s.config.errors.length === 1 ? '' : 's'} (the last good config stays in force)`);
+  if (!s.config.ok)
+    reasons.push(`config: ${s.config.errors.length} error${s.config.errors.length === 1 ? '' : 's'} (the last good config stays in force)`);
   if (!s.engine.reachable) reasons.push(`engine: not reachable${s.engine.error ? ` (${s.engine.error})` : ''}`);
   for (const i of s.images) {
     if (i.state !== 'present') reasons.push(`image ${i.ref}: ${i.state}${i.message ? ` (${firstLine(i.message)})` : ''}`);

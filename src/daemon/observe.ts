@@ -15,7 +15,8 @@ export async function observeEngine(
 ): Promise<Pick<StatusSnapshot, 'images' | 'containers'>> {
   const refs = new Map<string, string>();
   for (const ref of Object.keys(config.images)) refs.set(normalizeImageRef(ref), ref);
-  for (const c of Object.values(config.containers)) if (!refs.has(normalizeImageRef(c.image))) refs.set(normalizeImageRef(c.image), c.image);
+  for (const c of Object.values(config.containers))
+    if (!refs.has(normalizeImageRef(c.image))) refs.set(normalizeImageRef(c.image), c.image);
 
   const images = await Promise.all(
     [...refs.values()].map(async (ref): Promise<ImageStatus> => {
@@ -64,7 +65,9 @@ async function describeContainer(
     restartCount: info.restartCount,
     // Readiness learnt from a probe holds while the container keeps running since then.
     readiness: running
-      ? before && (before.startedAt === undefined || before.startedAt === info.state.startedAt) && (before.readiness.startsWith('ready') || before.readiness.startsWith('waiting'))
+      ? before &&
+        (before.startedAt === undefined || before.startedAt === info.state.startedAt) &&
+        (before.readiness.startsWith('ready') || before.readiness.startsWith('waiting'))
         ? before.readiness
         : 'running'
       : 'not running',

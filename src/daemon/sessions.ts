@@ -49,7 +49,6 @@ export interface SessionGlue {
 /** How long a new daemon waits for the clients of running sessions to reconnect. */
 export const RESUME_GRACE_MS = 2500;
 
-
 export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
   const { engine, log } = deps;
   const attachedCount = new Map<string, number>();
@@ -75,7 +74,8 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
       const converging = snap.reconcile.state === 'running';
 
       if (c?.state === 'foreign') throw new SkiffError('SESSION_REFUSED', c.problem ?? `container ${name} is not managed by skiff-core`);
-      if (!converging && image?.state === 'failed') throw new SkiffError('SESSION_REFUSED', `setup failed: ${image.message ?? `image ${image.ref} is not available`}`);
+      if (!converging && image?.state === 'failed')
+        throw new SkiffError('SESSION_REFUSED', `setup failed: ${image.message ?? `image ${image.ref} is not available`}`);
       if (!converging && c?.problem && !c.activity) throw new SkiffError('SESSION_REFUSED', `setup failed: ${c.problem}`);
 
       if (c?.activity && beingReplaced(c.activity)) {
@@ -151,7 +151,11 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
             })
           : undefined;
         const sftp = await engine
-          .execRun(containerId, ['/bin/sh', '-c', `for p in ${SFTP_SERVER_PATHS.join(' ')}; do [ -x "$p" ] && echo "$p" && exit 0; done; exit 1`], { timeoutMs: 10_000 })
+          .execRun(
+            containerId,
+            ['/bin/sh', '-c', `for p in ${SFTP_SERVER_PATHS.join(' ')}; do [ -x "$p" ] && echo "$p" && exit 0; done; exit 1`],
+            { timeoutMs: 10_000 },
+          )
           .then((r) => (r.exitCode === 0 ? r.stdout.trim() : undefined))
           .catch(() => undefined);
         return {
@@ -192,7 +196,10 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
       await new Promise((r) => setTimeout(r, graceMs));
       for (const record of await records.list()) {
         if (live.has(record.execId)) continue;
-        const state = await engine.execControl(record.execId).inspect().catch(() => undefined);
+        const state = await engine
+          .execControl(record.execId)
+          .inspect()
+          .catch(() => undefined);
         if (state?.running && state.pid > 0 && state.containerId === record.containerId) {
           await killTree(state.pid, record.containerId).catch(() => undefined);
           log.info({ user: record.user, container: record.container }, 'Ended a session whose client did not come back after the restart');

@@ -57,7 +57,13 @@ export interface StatusSnapshot {
   daemon: { running: boolean; pid?: number; version: string; startedAt?: string };
   config: { path: string; loadedAt?: string; ok: boolean; errors: PlainDiagnostic[]; warnings: PlainDiagnostic[] };
   engine: { reachable: boolean; version?: string; apiVersion?: string; error?: string };
-  reconcile: { state: 'idle' | 'running' | 'waiting-retry' | 'stopped'; lastRunAt?: string; lastOk?: boolean; lastError?: string; nextRetryAt?: string };
+  reconcile: {
+    state: 'idle' | 'running' | 'waiting-retry' | 'stopped';
+    lastRunAt?: string;
+    lastOk?: boolean;
+    lastError?: string;
+    nextRetryAt?: string;
+  };
   images: ImageStatus[];
   containers: ContainerStatus[];
   users: UserStatus[];
@@ -83,42 +89,57 @@ function buildView(p: BuildProgress, prev: ImageStatus['build']): ImageStatus['b
 /** Applies one progress event to the lists (returns new arrays; the snapshot is never mutated). */
 export function applyProgress(snapshot: StatusSnapshot, event: ProgressEvent): StatusSnapshot {
   if (event.kind === 'image') {
-    const images = upsert(snapshot.images, (i) => i.ref === event.ref, { ref: event.ref, state: 'unknown' }, (img): ImageStatus => {
-      switch (event.phase) {
-        case 'pulling':
-          return { ...img, state: 'pulling', pull: pullView(event.from, event.progress) };
-        case 'building':
-          return { ...img, state: 'building', build: buildView(event.progress, img.build) };
-        case 'attempt-failed':
-          return { ...img, message: `${event.attempt} failed: ${firstLine(event.message)}` };
-        case 'ready': {
-          const { pull: _p, build: _b, ...rest } = img;
-          return { ...rest, state: 'present', id: event.id, ...(event.warning ? { message: event.warning } : { message: undefined }) };
+    const images = upsert(
+      snapshot.images,
+      (i) => i.ref === event.ref,
+      { ref: event.ref, state: 'unknown' },
+      (img): ImageStatus => {
+        switch (event.phase) {
+          case 'pulling':
+            return { ...img, state: 'pulling', pull: pullView(event.from, event.progress) };
+          case 'building':
+            return { ...img, state: 'building', build: buildView(event.progress, img.build) };
+          case 'attempt-failed':
+            return { ...img, message: `${event.attempt} failed: ${firstLine(event.message)}` };
+          case 'ready': {
+            const { pull: _p, build: _b, ...rest } = img;
+            return { ...rest, state: 'present', id: event.id, ...(event.warning ? { message: event.warning } : { message: undefined }) };
+          }
+          case 'failed': {
+            const { pull: _p, build: _b, ...rest } = img;
+            return { ...rest, state: 'failed', message: event.message };
+          }
         }
-        case 'failed': {
-          const { pull: _p, build: _b, ...rest } = img;
-          return { ...rest, state: 'failed', message: event.message };
-        }
-      }
-    });
+      },
+    );
     return { ...snapshot, images };
   }
-  const containers = upsert(snapshot.containers, (c) => c.name === event.name, { name: event.name, state: 'unknown', image: '', readiness: 'unknown' }, (c): ContainerStatus => {
-    switch (event.phase) {
-      case 'ready':
-        return { ...c, activity: undefined, readiness: event.message ? `ready (${event.message})` : 'ready' };
-      case 'waiting':
-        return { ...c, activity: undefined, readiness: event.message ?? 'waiting' };
-      case 'failed':
-      case 'foreign':
-      case 'blocked':
-        return { ...c, activity: undefined, problem: event.message ?? event.phase, ...(event.phase === 'foreign' ? { state: 'foreign' } : {}) };
-      case 'pending':
-        return { ...c, activity: undefined, pending: event.message ?? 'config changed' };
-      default:
-        return { ...c, activity: event.message ? `${event.phase}: ${event.message}` : event.phase };
-    }
-  });
+  const containers = upsert(
+    snapshot.containers,
+    (c) => c.name === event.name,
+    { name: event.name, state: 'unknown', image: '', readiness: 'unknown' },
+    (c): ContainerStatus => {
+      switch (event.phase) {
+        case 'ready':
+          return { ...c, activity: undefined, readiness: event.message ? `ready (${event.message})` : 'ready' };
+        case 'waiting':
+          return { ...c, activity: undefined, readiness: event.message ?? 'waiting' };
+        case 'failed':
+        case 'foreign':
+        case 'blocked':
+          return {
+            ...c,
+            activity: undefined,
+            problem: event.message ?? event.phase,
+            ...(event.phase === 'foreign' ? { state: 'foreign' } : {}),
+          };
+        case 'pending':
+          return { ...c, activity: undefined, pending: event.message ?? 'config changed' };
+        default:
+          return { ...c, activity: event.message ? `${event.phase}: ${event.message}` : event.phase };
+      }
+    },
+  );
   return { ...snapshot, containers };
 }
 
@@ -126,25 +147,35 @@ export function applyProgress(snapshot: StatusSnapshot, event: ProgressEvent): S
 export function applyReport(snapshot: StatusSnapshot, report: ConvergeReport): StatusSnapshot {
   let images = snapshot.images;
   for (const i of report.images) {
-    images = upsert(images, (x) => x.ref === i.ref, { ref: i.ref, state: 'unknown' }, (x): ImageStatus => {
-      if (i.status === 'failed') return { ...x, state: 'failed', ...(i.message ? { message: i.message } : {}) };
-      const { pull: _p, build: _b, ...rest } = x;
-      return { ...rest, state: 'present', ...(i.id ? { id: i.id } : {}), message: i.message };
-    });
+    images = upsert(
+      images,
+      (x) => x.ref === i.ref,
+      { ref: i.ref, state: 'unknown' },
+      (x): ImageStatus => {
+        if (i.status === 'failed') return { ...x, state: 'failed', ...(i.message ? { message: i.message } : {}) };
+        const { pull: _p, build: _b, ...rest } = x;
+        return { ...rest, state: 'present', ...(i.id ? { id: i.id } : {}), message: i.message };
+      },
+    );
   }
   let containers = snapshot.containers;
   for (const c of report.containers) {
-    containers = upsert(containers, (x) => x.name === c.name, { name: c.name, state: 'unknown', image: '', readiness: 'unknown' }, (x): ContainerStatus => {
-      const bad = c.status === 'failed' || c.status === 'blocked' || c.status === 'foreign';
-      return {
-        ...x,
-        activity: undefined,
-        problem: bad ? (c.message ?? c.status) : undefined,
-        message: bad ? undefined : (c.message ?? x.message),
-        pending: c.status === 'pending' ? c.message : undefined,
-        ...(c.status === 'foreign' ? { state: 'foreign' } : {}),
-      };
-    });
+    containers = upsert(
+      containers,
+      (x) => x.name === c.name,
+      { name: c.name, state: 'unknown', image: '', readiness: 'unknown' },
+      (x): ContainerStatus => {
+        const bad = c.status === 'failed' || c.status === 'blocked' || c.status === 'foreign';
+        return {
+          ...x,
+          activity: undefined,
+          problem: bad ? (c.message ?? c.status) : undefined,
+          message: bad ? undefined : (c.message ?? x.message),
+          pending: c.status === 'pending' ? c.message : undefined,
+          ...(c.status === 'foreign' ? { state: 'foreign' } : {}),
+        };
+      },
+    );
   }
   return { ...snapshot, images, containers };
 }

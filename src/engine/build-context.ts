@@ -77,7 +77,8 @@ export async function openRegularFile(path: string): Promise<FileHandle> {
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SkiffError('SOURCE_INVALID', `${path} is a symlink; build sources must hold it as a regular file`);
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new SkiffError('SOURCE_INVALID', `${path} is a symlink; build sources must hold it as a regular file`);
     throw err;
   }
   const info = await handle.stat();
@@ -100,7 +101,8 @@ async function readIgnoreFile(root: string): Promise<string[]> {
   }
   try {
     const { size } = await handle.stat();
-    if (size > MAX_IGNORE_FILE) throw new SkiffError('SOURCE_INVALID', `${path} is ${size} bytes, over the ${MAX_IGNORE_FILE}-byte limit for a .dockerignore`);
+    if (size > MAX_IGNORE_FILE)
+      throw new SkiffError('SOURCE_INVALID', `${path} is ${size} bytes, over the ${MAX_IGNORE_FILE}-byte limit for a .dockerignore`);
     const buffer = Buffer.alloc(size);
     const { bytesRead } = await handle.read(buffer, 0, size, 0);
     return parseDockerignore(buffer.subarray(0, bytesRead).toString('utf8'));
@@ -252,9 +254,7 @@ async function addFile(
     rejectEntry = rej;
   });
   entryDone.catch(() => undefined);
-  const sink = pack.entry(entryHeader({ name, type: 'file', size, mode, mtime }), (err) =>
-    err ? rejectEntry(err) : resolveEntry(),
-  );
+  const sink = pack.entry(entryHeader({ name, type: 'file', size, mode, mtime }), (err) => (err ? rejectEntry(err) : resolveEntry()));
   // A destroyed pack destroys the entry too; that error reaches us through the callback.
   sink.on('error', () => undefined);
 

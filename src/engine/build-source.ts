@@ -58,10 +58,7 @@ export function classifyBuildSource(source: string): BuildSourceKind {
  * SkiffError BUILD_FAILED; unusable sources and hostile archives are SOURCE_INVALID; abort is
  * CANCELLED. Anything created under workDir is removed when preparation fails.
  */
-export async function prepareBuildSource(
-  source: string,
-  options: PrepareBuildSourceOptions,
-): Promise<PreparedBuildSource> {
+export async function prepareBuildSource(source: string, options: PrepareBuildSourceOptions): Promise<PreparedBuildSource> {
   const kind = classifyBuildSource(source);
   if (kind === 'directory') {
     const info = await stat(source).catch(() => undefined);

@@ -429,9 +429,7 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
 
   async function ping(opts: CallOptions = {}): Promise<EngineVersion> {
     const raw = rec(await sendJson({ op: 'ping', method: 'GET', path: '/version', signal: opts.signal }));
-    const engine = (Array.isArray(raw['Components']) ? raw['Components'] : [])
-      .map(rec)
-      .find((component) => component['Name'] === 'Engine');
+    const engine = (Array.isArray(raw['Components']) ? raw['Components'] : []).map(rec).find((component) => component['Name'] === 'Engine');
     return {
       version: str(raw['Version']),
       apiVersion: str(raw['ApiVersion']),
@@ -441,7 +439,9 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
 
   async function inspectImage(ref: string, opts: CallOptions = {}): Promise<ImageInfo | undefined> {
     try {
-      return parseImage(await sendJson({ op: 'inspectImage', method: 'GET', path: imagePath(ref, '/json'), signal: opts.signal, ids: { ref } }));
+      return parseImage(
+        await sendJson({ op: 'inspectImage', method: 'GET', path: imagePath(ref, '/json'), signal: opts.signal, ids: { ref } }),
+      );
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -657,7 +657,13 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
 
   async function startContainer(id: string, opts: CallOptions = {}): Promise<void> {
     // 304 (already started) is below 400 and so a success.
-    await sendNoContent({ op: 'startContainer', method: 'POST', path: containerPath(id, '/start'), signal: opts.signal, ids: { container: id } });
+    await sendNoContent({
+      op: 'startContainer',
+      method: 'POST',
+      path: containerPath(id, '/start'),
+      signal: opts.signal,
+      ids: { container: id },
+    });
   }
 
   async function stopContainer(id: string, opts: CallOptions & { timeoutSec?: number } = {}): Promise<void> {
@@ -695,7 +701,13 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
 
   async function unpauseContainer(id: string, opts: CallOptions = {}): Promise<void> {
     try {
-      await sendNoContent({ op: 'unpauseContainer', method: 'POST', path: containerPath(id, '/unpause'), signal: opts.signal, ids: { container: id } });
+      await sendNoContent({
+        op: 'unpauseContainer',
+        method: 'POST',
+        path: containerPath(id, '/unpause'),
+        signal: opts.signal,
+        ids: { container: id },
+      });
     } catch (err) {
       // "is not paused" is the state we want.
       if (!(isSkiffError(err, 'ENGINE_CONFLICT') || /not paused/i.test(errorMessage(err)))) throw err;
@@ -728,7 +740,8 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
   /** Re-tags `repo:tag` as the committed layers with the config of `opts.configFrom` (see image-config.ts). */
   async function replaceImageConfig(committed: string, opts: CommitOptions & { configFrom: string }): Promise<string> {
     const call = opts.signal === undefined ? {} : { signal: opts.signal };
-    const inspectRaw = async (ref: string) => rec(await sendJson({ op: 'inspectImage', method: 'GET', path: imagePath(ref, '/json'), ...call, ids: { ref } })) as RawImageInspect;
+    const inspectRaw = async (ref: string) =>
+      rec(await sendJson({ op: 'inspectImage', method: 'GET', path: imagePath(ref, '/json'), ...call, ids: { ref } })) as RawImageInspect;
     const { archive, id } = await configOnlyArchive({
       target: `${opts.repo}:${opts.tag}`,
       layersOf: await inspectRaw(committed),
@@ -736,14 +749,25 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
       ...(opts.labels ? { labels: opts.labels } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
     });
-    const spec: RequestSpec = { op: 'loadImage', method: 'POST', path: '/images/load', query: { quiet: true }, file: Readable.from([archive]), ...call, ids: { target: `${opts.repo}:${opts.tag}` } };
+    const spec: RequestSpec = {
+      op: 'loadImage',
+      method: 'POST',
+      path: '/images/load',
+      query: { quiet: true },
+      file: Readable.from([archive]),
+      ...call,
+      ids: { target: `${opts.repo}:${opts.tag}` },
+    };
     let failure: string | undefined;
     await consumeJsonStream(await send(spec), spec, (obj) => {
       failure ??= streamError(obj);
     });
-    if (failure !== undefined) throw new SkiffError('ENGINE_ERROR', `cannot give snapshot ${opts.repo}:${opts.tag} the config of ${opts.configFrom}: ${failure}`);
+    if (failure !== undefined)
+      throw new SkiffError('ENGINE_ERROR', `cannot give snapshot ${opts.repo}:${opts.tag} the config of ${opts.configFrom}: ${failure}`);
     // The commit itself is now untagged; its layers live on in the loaded image.
-    await sendNoContent({ op: 'removeImage', method: 'DELETE', path: imagePath(committed), ...call, ids: { ref: committed } }).catch(() => undefined);
+    await sendNoContent({ op: 'removeImage', method: 'DELETE', path: imagePath(committed), ...call, ids: { ref: committed } }).catch(
+      () => undefined,
+    );
     return id;
   }
 
@@ -908,7 +932,9 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
         });
       },
       async inspect() {
-        const raw = rec(await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${encodeURIComponent(execId)}/json`, ids: { exec: execId } }));
+        const raw = rec(
+          await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${encodeURIComponent(execId)}/json`, ids: { exec: execId } }),
+        );
         const running = raw['Running'] === true;
         return { running, exitCode: running ? null : num(raw['ExitCode']), pid: num(raw['Pid']), containerId: str(raw['ContainerID']) };
       },

@@ -7,8 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import { pipeline } from 'node:stream';
 
 export type EngineEndpoint =
-  | { kind: 'socket'; socketPath: string }
-  | { kind: 'tcp'; host: string; port: number; protocol: 'http' | 'https' };
+  { kind: 'socket'; socketPath: string } | { kind: 'tcp'; host: string; port: number; protocol: 'http' | 'https' };
 
 export interface DialSpec {
   method: 'GET' | 'POST' | 'DELETE';
@@ -25,7 +24,10 @@ export interface DialSpec {
 export function dialEngine(endpoint: EngineEndpoint, spec: DialSpec): Promise<IncomingMessage> {
   const query = new URLSearchParams(spec.query).toString();
   const path = query ? `${spec.path}?${query}` : spec.path;
-  const json = spec.body !== undefined && !(typeof spec.body === 'object' && spec.body !== null && Object.keys(spec.body).length === 0) ? Buffer.from(JSON.stringify(spec.body)) : undefined;
+  const json =
+    spec.body !== undefined && !(typeof spec.body === 'object' && spec.body !== null && Object.keys(spec.body).length === 0)
+      ? Buffer.from(JSON.stringify(spec.body))
+      : undefined;
   const headers: OutgoingHttpHeaders = {};
   if (spec.file) headers['Content-Type'] = 'application/x-tar';
   else if (json) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': json.length });

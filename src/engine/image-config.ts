@@ -54,7 +54,9 @@ export async function configOnlyArchive(opts: {
   };
   const configJson = Buffer.from(JSON.stringify(image));
   const digest = createHash('sha256').update(configJson).digest('hex');
-  const manifest = Buffer.from(JSON.stringify([{ Config: `${digest}.json`, RepoTags: [opts.target], Layers: layers.map((_, i) => `${i}/layer.tar`) }]));
+  const manifest = Buffer.from(
+    JSON.stringify([{ Config: `${digest}.json`, RepoTags: [opts.target], Layers: layers.map((_, i) => `${i}/layer.tar`) }]),
+  );
 
   const pack = tar.pack();
   const chunks: Buffer[] = [];

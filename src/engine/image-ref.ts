@@ -94,10 +94,7 @@ export function parseImageRef(ref: string): ImageRef {
   const components = path.split('/');
   for (const component of components) {
     if (!PATH_COMPONENT.test(component)) {
-      const reason =
-        component !== component.toLowerCase()
-          ? 'repository name must be lowercase'
-          : `bad path component "${component}"`;
+      const reason = component !== component.toLowerCase() ? 'repository name must be lowercase' : `bad path component "${component}"`;
       throw invalid(ref, reason);
     }
   }
@@ -113,9 +110,7 @@ export function parseImageRef(ref: string): ImageRef {
 export function normalizeImageRef(ref: string): string {
   const parsed = parseImageRef(ref);
   const tag = parsed.tag ?? (parsed.digest === undefined ? DEFAULT_TAG : undefined);
-  return `${parsed.domain}/${parsed.path}${tag === undefined ? '' : `:${tag}`}${
-    parsed.digest === undefined ? '' : `@${parsed.digest}`
-  }`;
+  return `${parsed.domain}/${parsed.path}${tag === undefined ? '' : `:${tag}`}${parsed.digest === undefined ? '' : `@${parsed.digest}`}`;
 }
 
 /** Whether two references name the same image as far as the engine is concerned. */

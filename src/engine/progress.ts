@@ -24,9 +24,7 @@ export interface PullProgress {
   total: number;
 }
 
-export type BuildProgress =
-  | { kind: 'step'; step: number; total: number; text: string }
-  | { kind: 'output'; text: string };
+export type BuildProgress = { kind: 'step'; step: number; total: number; text: string } | { kind: 'output'; text: string };
 
 export interface JsonLineParser {
   /** Feeds raw bytes (or text); complete objects are passed to the callback synchronously. */
@@ -221,10 +219,7 @@ export interface BuildOutputParser {
  * Turns the build stream into step/output events. The engine sends `Step n/m : …` and its
  * newline as separate objects, so text is joined and split on newlines here.
  */
-export function createBuildOutputParser(
-  onEvent: (event: BuildProgress) => void,
-  options: { tailLines?: number } = {},
-): BuildOutputParser {
+export function createBuildOutputParser(onEvent: (event: BuildProgress) => void, options: { tailLines?: number } = {}): BuildOutputParser {
   const tailLines = options.tailLines ?? 20;
   const tail: string[] = [];
   let partial = '';

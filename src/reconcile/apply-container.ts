@@ -103,7 +103,10 @@ async function confirmStaysUp(deps: ContainerDeps, id: string, name: string, sig
   const info = await deps.engine.inspectContainer(id, signal ? { signal } : {});
   if (info?.state.running) return;
   const how = info ? `exited with code ${info.state.exitCode}${info.state.error ? ` (${info.state.error})` : ''}` : 'was removed';
-  throw new SkiffError('CONTAINER_START_FAILED', `container ${name} stopped right after it started: ${how}${await logTail(deps.engine, id)}`);
+  throw new SkiffError(
+    'CONTAINER_START_FAILED',
+    `container ${name} stopped right after it started: ${how}${await logTail(deps.engine, id)}`,
+  );
 }
 
 async function logTail(engine: Engine, id: string): Promise<string> {
@@ -186,7 +189,9 @@ async function replace(
     if (!isNotFound(err)) throw err;
   });
   faultPoint('parked-removed');
-  const how = step.fromSnapshot ? `recreated from snapshot ${snapshot}` : `recreated from the new image; old files kept in snapshot ${snapshot}`;
+  const how = step.fromSnapshot
+    ? `recreated from snapshot ${snapshot}`
+    : `recreated from the new image; old files kept in snapshot ${snapshot}`;
   return { status: 'replaced', message: `${describeReason(step.reason)}: ${how}`, snapshot };
 }
 
@@ -255,7 +260,10 @@ async function waitReady(
       lastState = probe;
     }
     if (Date.now() - started > timeoutMs) {
-      throw new SkiffError('TIMEOUT', `container ${step.name}: systemd did not finish booting within ${Math.round(timeoutMs / 1000)} s (state: ${probe})`);
+      throw new SkiffError(
+        'TIMEOUT',
+        `container ${step.name}: systemd did not finish booting within ${Math.round(timeoutMs / 1000)} s (state: ${probe})`,
+      );
     }
     await sleep(500, options.signal);
   }

@@ -51,11 +51,7 @@ export function containerSpec(name: string, c: Container): ContainerSpec {
 }
 
 /** The body with the labels that mark it ours; `image` replaces the reference (e.g. a snapshot). */
-export function labelledBody(
-  name: string,
-  spec: ContainerSpec,
-  opts: { baseImageId: string; image?: string },
-): ContainerCreateBody {
+export function labelledBody(name: string, spec: ContainerSpec, opts: { baseImageId: string; image?: string }): ContainerCreateBody {
   return {
     ...spec.body,
     Image: opts.image ?? spec.body.Image,

@@ -56,7 +56,12 @@ export async function converge(config: Config, deps: ConvergeDeps, options: Conv
       key,
       settleImage(deps, ref, image, options).then(
         (result) => {
-          imageReport.push({ ref, status: result.obtained ? 'obtained' : 'present', id: result.info.id, ...(result.warning ? { message: result.warning } : {}) });
+          imageReport.push({
+            ref,
+            status: result.obtained ? 'obtained' : 'present',
+            id: result.info.id,
+            ...(result.warning ? { message: result.warning } : {}),
+          });
           return result.info;
         },
         (err: unknown) => {
@@ -86,7 +91,8 @@ export async function converge(config: Config, deps: ConvergeDeps, options: Conv
   );
 
   imageReport.sort((a, b) => a.ref.localeCompare(b.ref));
-  const ok = imageReport.every((i) => i.status !== 'failed') && containerReport.every((c) => !['failed', 'foreign', 'blocked'].includes(c.status));
+  const ok =
+    imageReport.every((i) => i.status !== 'failed') && containerReport.every((c) => !['failed', 'foreign', 'blocked'].includes(c.status));
   return { ok, images: imageReport, containers: containerReport };
 }
 
@@ -153,12 +159,15 @@ async function convergeContainer(
     }
     if (status === 'replaced') {
       // Only after the replacement has succeeded: until then the newest snapshot is the way back.
-      const pruned = await pruneSnapshots(deps.engine, name, keepSnapshots, options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
-        messages.push(`old snapshots not pruned: ${errorMessage(err)}`);
-        return [];
-      });
+      const pruned = await pruneSnapshots(deps.engine, name, keepSnapshots, options.signal ? { signal: options.signal } : {}).catch(
+        (err: unknown) => {
+          messages.push(`old snapshots not pruned: ${errorMessage(err)}`);
+          return [];
+        },
+      );
       faultPoint('snapshots-pruned');
-      if (pruned.length) messages.push(`removed ${pruned.length} old snapshot${pruned.length > 1 ? 's' : ''} (storage.keepSnapshots: ${keepSnapshots})`);
+      if (pruned.length)
+        messages.push(`removed ${pruned.length} old snapshot${pruned.length > 1 ? 's' : ''} (storage.keepSnapshots: ${keepSnapshots})`);
     }
     return { name, status, ...(messages.length ? { message: messages.join('; ') } : {}) };
   } catch (err) {
@@ -174,18 +183,19 @@ async function convergeContainer(
  * Put it back before planning, so its files are never lost: if NAME is missing or never got
  * running, the parked container returns under its name (and is replaced again, properly).
  */
-async function recoverInterrupted(
-  engine: Engine,
-  name: string,
-  options: ConvergeOptions,
-): Promise<ContainerInfo | undefined> {
+async function recoverInterrupted(engine: Engine, name: string, options: ConvergeOptions): Promise<ContainerInfo | undefined> {
   const call = options.signal ? { signal: options.signal } : {};
   let current = await engine.inspectContainer(name, call);
   // A snapshot commit pauses the container; an engine that died during it leaves it paused (and
   // every login to it hanging). skiff-core pauses nothing else, so a paused container is resumed.
   if (current?.state.paused && isManaged(current.labels)) {
     await engine.unpauseContainer(current.id, call);
-    options.onProgress?.({ kind: 'container', name, phase: 'starting', message: 'resumed: it was left paused (by an interrupted snapshot, or docker pause)' });
+    options.onProgress?.({
+      kind: 'container',
+      name,
+      phase: 'starting',
+      message: 'resumed: it was left paused (by an interrupted snapshot, or docker pause)',
+    });
     current = await engine.inspectContainer(name, call);
   }
   const parked = (await engine.listContainers({ all: true, labels: [`${LABEL.container}=${name}`], ...call }))
@@ -200,6 +210,11 @@ async function recoverInterrupted(
   }
   if (current) await engine.removeContainer(current.id, { force: true, ...call });
   await engine.renameContainer(newest.id, name, call);
-  options.onProgress?.({ kind: 'container', name, phase: 'replacing', message: 'restored the previous container after an interrupted replacement' });
+  options.onProgress?.({
+    kind: 'container',
+    name,
+    phase: 'replacing',
+    message: 'restored the previous container after an interrupted replacement',
+  });
   return engine.inspectContainer(name, call);
 }

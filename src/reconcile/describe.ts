@@ -42,4 +42,3 @@ export function describeEvent(event: ProgressEvent, withBar = false): string {
 function firstLine(text: string): string {
   return text.split('\n')[0] ?? text;
 }
-

@@ -11,16 +11,7 @@ export type ImageEvent =
   | { kind: 'image'; ref: string; phase: 'failed'; message: string };
 
 export type ContainerPhase =
-  | 'creating'
-  | 'starting'
-  | 'snapshotting'
-  | 'replacing'
-  | 'waiting'
-  | 'ready'
-  | 'failed'
-  | 'foreign'
-  | 'pending'
-  | 'blocked';
+  'creating' | 'starting' | 'snapshotting' | 'replacing' | 'waiting' | 'ready' | 'failed' | 'foreign' | 'pending' | 'blocked';
 
 export interface ContainerEvent {
   kind: 'container';

@@ -68,11 +68,7 @@ export function isImageUnavailable(err: unknown): err is ImageUnavailableError {
  * - Aborting the signal stops at once with CANCELLED (no further attempts, no `failed` event).
  * - An unreachable engine (ENGINE_UNREACHABLE) also stops at once: no other attempt could work.
  */
-export async function obtainImage(
-  deps: ObtainImageDeps,
-  step: ObtainImageStep,
-  options: ObtainImageOptions = {},
-): Promise<ImageInfo> {
+export async function obtainImage(deps: ObtainImageDeps, step: ObtainImageStep, options: ObtainImageOptions = {}): Promise<ImageInfo> {
   const { ref } = step;
   const { signal } = options;
   const emit = (event: ImageEvent): void => options.onProgress?.(event);
@@ -85,7 +81,13 @@ export async function obtainImage(
       // No attempt starts on a full disk; an image that is there is kept.
       const present = step.present ? await deps.engine.inspectImage(ref, signal === undefined ? {} : { signal }) : undefined;
       if (present) {
-        emit({ kind: 'image', ref, phase: 'ready', id: present.id, warning: `could not refresh ${ref}: ${errorMessage(err)}; keeping the image that is present` });
+        emit({
+          kind: 'image',
+          ref,
+          phase: 'ready',
+          id: present.id,
+          warning: `could not refresh ${ref}: ${errorMessage(err)}; keeping the image that is present`,
+        });
         return present;
       }
       emit({ kind: 'image', ref, phase: 'failed', message: errorMessage(err) });

@@ -89,9 +89,15 @@ export function planContainer(name: string, desired: Container, observed: Contai
     if (!observed.adopt || !image) return [{ kind: 'foreign-container', name, id: container.id }];
     return [
       {
-        kind: 'replace-container', name, id: container.id, reason: 'adopt', spec,
+        kind: 'replace-container',
+        name,
+        id: container.id,
+        reason: 'adopt',
+        spec,
         // Keep what was installed in it: the snapshot is the old container, whatever its image.
-        fromSnapshot: true, baseImageId: image.id, start: true,
+        fromSnapshot: true,
+        baseImageId: image.id,
+        start: true,
       },
       { kind: 'wait-ready', name, id: '', systemd },
     ];
@@ -106,8 +112,14 @@ export function planContainer(name: string, desired: Container, observed: Contai
     const start = wasRunning || desired.startAfterCreate;
     const steps: ContainerStep[] = [
       {
-        kind: 'replace-container', name, id: container.id, reason, spec,
-        fromSnapshot: !imageChanged, baseImageId: image.id, start,
+        kind: 'replace-container',
+        name,
+        id: container.id,
+        reason,
+        spec,
+        fromSnapshot: !imageChanged,
+        baseImageId: image.id,
+        start,
       },
     ];
     if (start) steps.push({ kind: 'wait-ready', name, id: '', systemd });

@@ -18,7 +18,13 @@ export async function listSnapshots(engine: Engine, container?: string): Promise
   const images = await engine.listImages({ label: [container ? `${LABEL.snapshotOf}=${container}` : LABEL.snapshotOf] });
   return images
     .flatMap((image: ImageInfo) =>
-      image.repoTags.map((ref) => ({ ref, id: image.id, created: image.created, size: image.size, container: image.labels[LABEL.snapshotOf] ?? '' })),
+      image.repoTags.map((ref) => ({
+        ref,
+        id: image.id,
+        created: image.created,
+        size: image.size,
+        container: image.labels[LABEL.snapshotOf] ?? '',
+      })),
     )
     .sort((a, b) => b.ref.localeCompare(a.ref));
 }
@@ -32,7 +38,12 @@ export function planPrune(snapshots: readonly Snapshot[], keep: number, inUse: R
 }
 
 /** Removes the snapshots of `container` beyond the newest `keep`; returns the references removed. */
-export async function pruneSnapshots(engine: Engine, container: string, keep: number, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+export async function pruneSnapshots(
+  engine: Engine,
+  container: string,
+  keep: number,
+  options: { signal?: AbortSignal } = {},
+): Promise<string[]> {
   const call = options.signal ? { signal: options.signal } : {};
   const snapshots = await listSnapshots(engine, container);
   if (snapshots.length <= keep) return [];

@@ -24,7 +24,14 @@ export function forwardSignals(deps: SessionDeps, exec: ExecControl, containerId
   });
 }
 
-export async function sayWhyKilled(engine: Engine, exit: ExitInfo, containerId: string, name: string, tty: boolean, io: SessionIo): Promise<void> {
+export async function sayWhyKilled(
+  engine: Engine,
+  exit: ExitInfo,
+  containerId: string,
+  name: string,
+  tty: boolean,
+  io: SessionIo,
+): Promise<void> {
   if ((exit.code === 137 || exit.code === 143) && !io.closed.aborted) {
     const why = await containerGoing(engine, containerId, name);
     if (why) io.stderr.write(`${tty ? '\r\n' : ''}skiff-core: your session ended: ${why}${tty ? '\r\n' : '\n'}`);
@@ -43,4 +50,3 @@ async function containerGoing(engine: Engine, id: string, name: string, withinMs
 
 /** What a client may send to the session's process (as OpenSSH's RFC 4254 names them). */
 const FORWARDED_SIGNALS = new Set(['HUP', 'INT', 'QUIT', 'TERM', 'KILL', 'USR1', 'USR2', 'ALRM']);
-

@@ -106,7 +106,11 @@ export interface FrameDecoderOptions {
  * A frame over its limit calls `onError` and stops decoding. Chunks are kept as they came and
  * joined once per frame, so a frame that trickles in byte by byte costs linear time.
  */
-export function createFrameDecoder(onFrame: (type: number, payload: Buffer) => void, onError: (message: string) => void, options: FrameDecoderOptions = {}): FrameDecoder {
+export function createFrameDecoder(
+  onFrame: (type: number, payload: Buffer) => void,
+  onError: (message: string) => void,
+  options: FrameDecoderOptions = {},
+): FrameDecoder {
   const limit = options.maxFrame ?? (() => MAX_FRAME);
   // A queue of received chunks: `chunks[head]` is the oldest not fully consumed.
   let chunks: Buffer[] = [];

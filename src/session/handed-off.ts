@@ -55,7 +55,13 @@ export async function handOver(
 }
 
 /** A client back after a daemon restart, with the token the earlier daemon gave it. */
-export async function resumeSession(deps: SessionDeps, user: string, request: ResumeRequest, hello: Hello, io: SessionIo): Promise<ExitInfo> {
+export async function resumeSession(
+  deps: SessionDeps,
+  user: string,
+  request: ResumeRequest,
+  hello: Hello,
+  io: SessionIo,
+): Promise<ExitInfo> {
   const { records, live } = deps;
   if (!records || !live || !io.handoff) throw new SkiffError('SESSION_REFUSED', 'this daemon cannot take sessions back');
   const record = await records.get(request.session);
@@ -116,4 +122,3 @@ async function controlSession(
     await deps.records?.remove(exec.execId);
   }
 }
-

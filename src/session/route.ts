@@ -30,7 +30,10 @@ export function allowedEnv(env: Record<string, string>): Record<string, string> 
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (typeof value !== 'string' || value.length > 4096) continue;
-    if (['TERM', 'LANG', 'COLORTERM', 'SSH_CONNECTION', 'SSH_CLIENT', 'SSH_TTY', 'SSH_ORIGINAL_COMMAND'].includes(key) || /^LC_[A-Z_]+$/.test(key)) {
+    if (
+      ['TERM', 'LANG', 'COLORTERM', 'SSH_CONNECTION', 'SSH_CLIENT', 'SSH_TTY', 'SSH_ORIGINAL_COMMAND'].includes(key) ||
+      /^LC_[A-Z_]+$/.test(key)
+    ) {
       out[key] = value;
     }
   }
@@ -93,7 +96,9 @@ export function execPlan(
   if (request.command === undefined) return { ...common, cmd: [...shell, '-l'] };
   if (isSftpCommand(request.command)) {
     if (!resolved.sftpServer) {
-      return { error: `no sftp-server in container ${route.container} (looked in ${SFTP_SERVER_PATHS.join(', ')}); install OpenSSH's sftp server there` };
+      return {
+        error: `no sftp-server in container ${route.container} (looked in ${SFTP_SERVER_PATHS.join(', ')}); install OpenSSH's sftp server there`,
+      };
     }
     return { ...common, cmd: [resolved.sftpServer] };
   }

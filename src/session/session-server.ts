@@ -8,7 +8,17 @@ import { PassThrough, Writable } from 'node:stream';
 import { errorMessage, isSkiffError } from '../errors.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
-import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_CLIENT_FRAME, MAX_HELLO, parseJson, validTerminalSize, type Hello } from './frames.js';
+import {
+  createFrameDecoder,
+  encodeFrame,
+  encodeHeader,
+  FRAME,
+  MAX_CLIENT_FRAME,
+  MAX_HELLO,
+  parseJson,
+  validTerminalSize,
+  type Hello,
+} from './frames.js';
 import { createHandoffHelper, type HandoffHelper } from './handoff.js';
 import type { Handoff, SessionIo } from './relay.js';
 import { terminalSafe } from './terminal-safe.js';
@@ -52,7 +62,12 @@ export interface SessionServerOptions {
   handoffHelper?: string | undefined;
 }
 
-export function createSessionServers(runDir: string, handler: SessionHandler, log: Logger, options: SessionServerOptions = {}): SessionServers {
+export function createSessionServers(
+  runDir: string,
+  handler: SessionHandler,
+  log: Logger,
+  options: SessionServerOptions = {},
+): SessionServers {
   const stopping = new AbortController();
   const helper = options.handoffHelper ? createHandoffHelper(options.handoffHelper) : undefined;
   const servers = new Map<string, { server: Server; uid: number; sockets: Set<Socket> }>();
@@ -66,7 +81,8 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
     const sockets = new Set<Socket>();
     const waiting = new Set<Socket>();
     const relayed = new Set<Socket>();
-    const tooMany = (kind: string, limit: number) => `${account.name} already has ${limit} ${kind}, the most allowed; close one and try again`;
+    const tooMany = (kind: string, limit: number) =>
+      `${account.name} already has ${limit} ${kind}, the most allowed; close one and try again`;
     const refuse = (socket: Socket, kind: string, limit: number) => {
       log.warn({ user: account.name, kind, limit }, 'Refusing a login: too many open connections for this user');
       socket.on('error', () => socket.destroy());
@@ -74,7 +90,8 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
     };
     const server = createServer((socket) => {
       if (sockets.size >= SESSION_LIMITS.connections) return refuse(socket, 'open logins', SESSION_LIMITS.connections);
-      if (waiting.size >= SESSION_LIMITS.waitingForHello) return refuse(socket, 'logins that have not started', SESSION_LIMITS.waitingForHello);
+      if (waiting.size >= SESSION_LIMITS.waitingForHello)
+        return refuse(socket, 'logins that have not started', SESSION_LIMITS.waitingForHello);
       sockets.add(socket);
       waiting.add(socket);
       socket.once('close', () => {
@@ -136,12 +153,18 @@ export function createSessionServers(runDir: string, handler: SessionHandler, lo
   };
 }
 
-function serve(user: string, socket: Socket, handler: SessionHandler, log: Logger, context: {
+function serve(
+  user: string,
+  socket: Socket,
+  handler: SessionHandler,
+  log: Logger,
+  context: {
     helper: HandoffHelper | undefined;
     stopping: AbortSignal;
     /** The hello arrived: counts the connection as what it is; a reason when over a limit. */
     admit(handedOff: boolean): string | undefined;
-  }): void {
+  },
+): void {
   const closed = new AbortController();
   const stdin = new PassThrough();
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
@@ -185,7 +208,8 @@ function serve(user: string, socket: Socket, handler: SessionHandler, log: Logge
         if (resume !== undefined) {
           const r = resume as Record<string, unknown>;
           const ok = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 128;
-          if (typeof resume !== 'object' || resume === null || !ok(r['session']) || !ok(r['token'])) return refuse('a resume needs a session and a token');
+          if (typeof resume !== 'object' || resume === null || !ok(r['session']) || !ok(r['token']))
+            return refuse('a resume needs a session and a token');
           hello.resume = { session: r['session'] as string, token: r['token'] as string };
         }
         if (validTerminalSize(parsed.cols, parsed.rows)) {

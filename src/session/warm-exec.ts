@@ -51,7 +51,9 @@ export function createWarmExecs(engine: Engine, log: Logger): WarmExecs {
   const failed = new Map<string, number>();
 
   const keyOf = (containerId: string, plan: ExecPlan) =>
-    createHash('sha256').update(JSON.stringify([containerId, plan.user, plan.workingDir, plan.identityEnv])).digest('hex');
+    createHash('sha256')
+      .update(JSON.stringify([containerId, plan.user, plan.workingDir, plan.identityEnv]))
+      .digest('hex');
 
   function start(key: string, containerId: string, plan: ExecPlan): void {
     const done = () => {

@@ -15,7 +15,13 @@ export type AuthMethod = 'publickey' | 'password';
 /** What the client offered, in the shape ssh2's authentication contexts have. */
 export type AuthRequest =
   | { method: 'none' }
-  | { method: 'publickey'; key: { algo: string; data: Buffer }; signature?: Buffer | undefined; blob?: Buffer | undefined; hashAlgo?: string | undefined }
+  | {
+      method: 'publickey';
+      key: { algo: string; data: Buffer };
+      signature?: Buffer | undefined;
+      blob?: Buffer | undefined;
+      hashAlgo?: string | undefined;
+    }
   | { method: 'password'; password: string }
   | { method: 'keyboard-interactive' | 'hostbased' };
 
@@ -80,7 +86,8 @@ export function decide(request: AuthRequest, credentials: Credentials | undefine
       return credentials.open ? 'accept' : 'reject';
     case 'password':
       if (credentials.open && request.password === '') return 'accept';
-      if (credentials.passwordHash !== undefined) return verifySha512Crypt(request.password, credentials.passwordHash) === true ? 'accept' : 'reject';
+      if (credentials.passwordHash !== undefined)
+        return verifySha512Crypt(request.password, credentials.passwordHash) === true ? 'accept' : 'reject';
       return credentials.password !== undefined && passwordMatches(credentials.password, request.password) ? 'accept' : 'reject';
     case 'publickey': {
       const key = findKey(credentials.keys, request.key.data);

@@ -87,7 +87,13 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
    * One shell, exec or subsystem per channel (RFC 4254 6.5): a second is refused. ssh2's accept()
    * returns no channel for it, and using that would throw out of the session.
    */
-  const begin = (accept: (() => ServerChannel | undefined) | undefined, reject: (() => void) | undefined, what: string, command: string | undefined, binary = false) => {
+  const begin = (
+    accept: (() => ServerChannel | undefined) | undefined,
+    reject: (() => void) | undefined,
+    what: string,
+    command: string | undefined,
+    binary = false,
+  ) => {
     if (running || !accept) {
       log.info({ user: ctx.user, request: what }, 'Refused a second session request on one channel');
       return reject?.();
@@ -205,7 +211,8 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       onResize(listener) {
         resizeListeners.push(listener);
         // The terminal may have been resized while the session waited for its container.
-        if (tty && pty && pty.cols > 0 && pty.rows > 0 && (pty.cols !== hello.cols || pty.rows !== hello.rows)) listener(pty.cols, pty.rows);
+        if (tty && pty && pty.cols > 0 && pty.rows > 0 && (pty.cols !== hello.cols || pty.rows !== hello.rows))
+          listener(pty.cols, pty.rows);
       },
       closed: closed.signal,
     };
@@ -230,7 +237,12 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
  * Ends a session channel: what is queued reaches the client first, then the exit status (or
  * signal), then EOF and close. Nothing is sent once the client has gone.
  */
-async function end(channel: ServerChannel, queues: Writable[], closed: AbortSignal, exit: { code: number; signal?: string | undefined }): Promise<void> {
+async function end(
+  channel: ServerChannel,
+  queues: Writable[],
+  closed: AbortSignal,
+  exit: { code: number; signal?: string | undefined },
+): Promise<void> {
   for (const queue of queues) await flushed(queue, closed);
   if (closed.aborted || !channel.writable) return;
   if (exit.signal) channel.exit(exit.signal.replace(/^SIG/, ''), false, '');

@@ -111,7 +111,10 @@ export function startGateway(opts: GatewayOptions): Gateway {
       if (last === undefined || now() - last > 60_000) {
         if (refusalLogged.size > 10_000) refusalLogged.clear();
         refusalLogged.set(ip, now());
-        log.warn({ source: ip, limit: settings().maxAuthFailures }, 'Refusing SSH connections from this address: too many failed logins in the last minute');
+        log.warn(
+          { source: ip, limit: settings().maxAuthFailures },
+          'Refusing SSH connections from this address: too many failed logins in the last minute',
+        );
       }
       socket.destroy();
       return;
@@ -122,7 +125,10 @@ export function startGateway(opts: GatewayOptions): Gateway {
     if (dropped) {
       if (floodLoggedAt === undefined || now() - floodLoggedAt > 60_000) {
         floodLoggedAt = now();
-        log.warn({ source: ip, fromSource, unauthenticated, limits: PREAUTH }, `Refusing SSH connections: too many are still authenticating ${dropped}`);
+        log.warn(
+          { source: ip, fromSource, unauthenticated, limits: PREAUTH },
+          `Refusing SSH connections: too many are still authenticating ${dropped}`,
+        );
       }
       socket.destroy();
       return;
@@ -200,7 +206,11 @@ export function startGateway(opts: GatewayOptions): Gateway {
         // Read per attempt: an edit of the config or of root's keys applies to the next login.
         const rootKeys = spec.auth?.copyRootKeys ? await readFile(rootKeysPath, 'utf8').catch(() => undefined) : undefined;
         const result = credentialsFor(spec, rootKeys);
-        if (result.skipped.length) log.debug({ user: ctx.username, skipped: result.skipped.length }, 'Some keys cannot be used by the gateway (options or an unsupported type)');
+        if (result.skipped.length)
+          log.debug(
+            { user: ctx.username, skipped: result.skipped.length },
+            'Some keys cannot be used by the gateway (options or an unsupported type)',
+          );
         credentials = result.credentials;
       }
       const request = toRequest(ctx);
@@ -269,7 +279,9 @@ export function startGateway(opts: GatewayOptions): Gateway {
             const count = sessionsPerUser.get(who) ?? 0;
             if (count >= limit) {
               log.warn({ user: who, limit }, 'Refused an SSH session: the user has as many as allowed');
-              return { refused: `${who} already has ${count} sessions, the most allowed (gateway.maxSessionsPerUser); close one and try again` };
+              return {
+                refused: `${who} already has ${count} sessions, the most allowed (gateway.maxSessionsPerUser); close one and try again`,
+              };
             }
             sessionsPerUser.set(who, count + 1);
             activeSessions++;
@@ -307,7 +319,10 @@ export function startGateway(opts: GatewayOptions): Gateway {
       // A connection that gave up after refused attempts counts once (a client offering wrong
       // keys only asks, it never signs); wrong passwords were counted one by one.
       const failures = counted ? undefined : limiter.fail(source);
-      log.info({ source, users: [...triedUsers], attempts: rejected, ...(failures ? { failuresLastMinute: failures } : {}) }, 'SSH login failed');
+      log.info(
+        { source, users: [...triedUsers], attempts: rejected, ...(failures ? { failuresLastMinute: failures } : {}) },
+        'SSH login failed',
+      );
     });
   }
 

@@ -2,7 +2,7 @@
 // new key would make every client warn of a man in the middle). Clients check it by fingerprint.
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
 import { errorMessage, SkiffError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -52,7 +52,8 @@ export async function loadOrCreateHostKey(path: string, log: Logger): Promise<Ho
       created = true;
     } catch (err) {
       // Another process made one first: use theirs, so both agree.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new SkiffError('IO', `cannot write the SSH host key ${path}: ${errorMessage(err)}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new SkiffError('IO', `cannot write the SSH host key ${path}: ${errorMessage(err)}`, { cause: err });
       text = await readKey(path);
       if (text === undefined) throw new SkiffError('IO', `the SSH host key ${path} vanished while it was being created`);
     }

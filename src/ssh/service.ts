@@ -48,7 +48,9 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
   let syncing: Promise<void> = Promise.resolve();
   let stopped = false;
 
-  const listenFor = (config: Config | undefined): string[] => [...new Set(opts.listen.length ? opts.listen : (config?.gateway?.listen ?? []))];
+  const listenFor = (config: Config | undefined): string[] => [
+    ...new Set(opts.listen.length ? opts.listen : (config?.gateway?.listen ?? [])),
+  ];
   const hostKeyPathFor = (config: Config | undefined): string =>
     opts.hostKeyPath
       ? resolve(opts.hostKeyPath)
@@ -71,7 +73,10 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
       const [{ startGateway }, { loadOrCreateHostKey }] = await Promise.all([import('./gateway.js'), import('./host-key.js')]);
       const path = hostKeyPathFor(config);
       hostKey = await loadOrCreateHostKey(path, log);
-      log.info({ path, type: hostKey.type, fingerprint: hostKey.fingerprint }, hostKey.created ? 'SSH host key created' : 'SSH host key loaded');
+      log.info(
+        { path, type: hostKey.type, fingerprint: hostKey.fingerprint },
+        hostKey.created ? 'SSH host key created' : 'SSH host key loaded',
+      );
       gateway = startGateway({
         hostKey,
         config: () => opts.daemon.config(),

@@ -155,7 +155,8 @@ export async function writeAuthorizedKeys(name: string, source: KeysSource, opti
     const rootKeysPath = options.rootKeysPath ?? join(root, ROOT_AUTHORIZED_KEYS);
     try {
       rootKeys = await readOptional(rootKeysPath);
-      if (rootKeys === undefined) warnings.push(`auth.copyRootKeys: ${rootKeysPath} does not exist, so no root keys were copied for ${name}`);
+      if (rootKeys === undefined)
+        warnings.push(`auth.copyRootKeys: ${rootKeysPath} does not exist, so no root keys were copied for ${name}`);
     } catch (err) {
       warnings.push(`auth.copyRootKeys: ${errorMessage(err)}; no root keys were copied for ${name}`);
     }

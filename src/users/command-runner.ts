@@ -26,14 +26,7 @@ export interface CommandRunner {
 }
 
 /** The directories tools are looked for in, after PATH: root's usual ones, sbin included. */
-export const STANDARD_PATH: readonly string[] = [
-  '/usr/local/sbin',
-  '/usr/local/bin',
-  '/usr/sbin',
-  '/usr/bin',
-  '/sbin',
-  '/bin',
-];
+export const STANDARD_PATH: readonly string[] = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 const OUTPUT_LIMIT = 64 * 1024;
 

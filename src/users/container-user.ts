@@ -45,10 +45,7 @@ export function splitContainerUser(spec: string): { user: string; group: string 
 const NO_LOGIN_SHELLS = /\/(nologin|false)$/;
 
 /** The session shell from the config and the passwd entry. Pure. */
-export function resolveContainerShell(
-  configured: readonly string[] | undefined,
-  entry: Pick<PasswdEntry, 'shell'> | undefined,
-): string[] {
+export function resolveContainerShell(configured: readonly string[] | undefined, entry: Pick<PasswdEntry, 'shell'> | undefined): string[] {
   if (configured !== undefined && configured.length > 0) return [...configured];
   if (entry !== undefined && entry.shell !== '') return [entry.shell];
   return [DEFAULT_CONTAINER_SHELL];
@@ -76,7 +73,10 @@ async function lookup(
   } else if (got.exitCode === 2) {
     return undefined;
   } else if (!notFound(got)) {
-    throw new SkiffError('CONTAINER_USER_FAILED', `looking up ${user} in container ${containerId} failed: getent exited with ${got.exitCode}: ${said(got)}`);
+    throw new SkiffError(
+      'CONTAINER_USER_FAILED',
+      `looking up ${user} in container ${containerId} failed: getent exited with ${got.exitCode}: ${said(got)}`,
+    );
   }
   // No getent in the image: read the file.
   const cat = await engine.execRun(containerId, ['cat', '/etc/passwd'], exec);
@@ -132,11 +132,17 @@ export async function ensureContainerUser(
       }
     }
     if (result.exitCode !== 0) {
-      throw new SkiffError('CONTAINER_USER_FAILED', `creating ${user} in container ${containerId} failed (exit ${result.exitCode}): ${said(result)}`);
+      throw new SkiffError(
+        'CONTAINER_USER_FAILED',
+        `creating ${user} in container ${containerId} failed (exit ${result.exitCode}): ${said(result)}`,
+      );
     }
     entry = await lookup(engine, containerId, user, exec);
     if (!entry) {
-      throw new SkiffError('CONTAINER_USER_FAILED', `created ${user} in container ${containerId}, but its passwd still has no entry for it`);
+      throw new SkiffError(
+        'CONTAINER_USER_FAILED',
+        `created ${user} in container ${containerId}, but its passwd still has no entry for it`,
+      );
     }
     created = true;
   }

@@ -144,7 +144,11 @@ export async function ensureHostUser(spec: HostUserSpec, deps: HostUserDeps): Pr
     await tools.createUser(name, { shell, home, ...(ownGroup ? { group: name } : {}) });
     files = await readAccountFiles(root);
     entry = find(files, name);
-    if (!entry) throw new SkiffError('USER_COMMAND_FAILED', `creating user ${name} reported success but ${join(root, 'etc/passwd')} has no entry for it`);
+    if (!entry)
+      throw new SkiffError(
+        'USER_COMMAND_FAILED',
+        `creating user ${name} reported success but ${join(root, 'etc/passwd')} has no entry for it`,
+      );
     changes.push({ kind: 'created', uid: entry.uid, home: entry.home, shell: entry.shell });
   }
   if (entry.uid === 0) {

@@ -47,10 +47,7 @@ export function parsePasswd(content: string): PasswdEntry[] {
 /** The entry for a login name, or for a numeric uid (`"1000"`); the first match wins. */
 export function findPasswdEntry(content: string, nameOrUid: string): PasswdEntry | undefined {
   const entries = parsePasswd(content);
-  return (
-    entries.find((e) => e.name === nameOrUid) ??
-    (UINT.test(nameOrUid) ? entries.find((e) => e.uid === Number(nameOrUid)) : undefined)
-  );
+  return entries.find((e) => e.name === nameOrUid) ?? (UINT.test(nameOrUid) ? entries.find((e) => e.uid === Number(nameOrUid)) : undefined);
 }
 
 export function parseGroupLine(line: string): GroupEntry | undefined {

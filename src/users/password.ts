@@ -30,11 +30,7 @@ export const DISABLED_HASH = '*';
 export const RANDOM_SALT_MARK = 'skiff';
 
 export type PasswordPolicy =
-  | { kind: 'password'; password: string }
-  | { kind: 'hash'; hash: string }
-  | { kind: 'random' }
-  | { kind: 'empty' }
-  | { kind: 'disabled' };
+  { kind: 'password'; password: string } | { kind: 'hash'; hash: string } | { kind: 'random' } | { kind: 'empty' } | { kind: 'disabled' };
 
 export type PasswordMode = PasswordPolicy['kind'];
 
@@ -59,10 +55,7 @@ export function passwordPolicy(auth: PasswordAuth | undefined): { policy: Passwo
   return { policy: { kind: 'random' }, warnings };
 }
 
-export type PasswordAction =
-  | { kind: 'keep' }
-  | { kind: 'set-hash'; hash: string }
-  | { kind: 'clear' };
+export type PasswordAction = { kind: 'keep' } | { kind: 'set-hash'; hash: string } | { kind: 'clear' };
 
 export interface PasswordHasher {
   /** A new hash of `password`. */

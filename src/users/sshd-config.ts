@@ -52,9 +52,17 @@ async function expand(pattern: string): Promise<string[]> {
   if (!pattern.includes('*')) return [pattern];
   const { readdir } = await import('node:fs/promises');
   const dir = dirname(pattern);
-  const re = new RegExp(`^${pattern.slice(dir.length + 1).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .slice(dir.length + 1)
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')}$`,
+  );
   const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => re.test(n)).sort().map((n) => join(dir, n));
+  return names
+    .filter((n) => re.test(n))
+    .sort()
+    .map((n) => join(dir, n));
 }
 
 const yes = (values: string[] | undefined, byDefault: boolean) =>
@@ -68,7 +76,7 @@ export function checkSshdSettings(settings: SshdSettings): Finding[] {
       severity: 'error',
       setting: 'Subsystem sftp internal-sftp',
       message:
-        'sshd serves SFTP itself and never runs the login shell: mapped users see the host\'s files, not their container. Use an external server: Subsystem sftp /usr/lib/openssh/sftp-server (skiff-core runs the container\'s).',
+        "sshd serves SFTP itself and never runs the login shell: mapped users see the host's files, not their container. Use an external server: Subsystem sftp /usr/lib/openssh/sftp-server (skiff-core runs the container's).",
     });
   }
   const keys = settings.get('authorizedkeysfile') ?? ['.ssh/authorized_keys', '.ssh/authorized_keys2'];
@@ -80,22 +88,42 @@ export function checkSshdSettings(settings: SshdSettings): Finding[] {
     });
   }
   const forwarding: [string, boolean, string][] = [
-    ['allowtcpforwarding', true, 'AllowTcpForwarding: mapped users can reach the host\'s network and local services through the SSH connection'],
-    ['allowstreamlocalforwarding', true, 'AllowStreamLocalForwarding: mapped users can connect to the host\'s unix sockets through the SSH connection'],
+    [
+      'allowtcpforwarding',
+      true,
+      "AllowTcpForwarding: mapped users can reach the host's network and local services through the SSH connection",
+    ],
+    [
+      'allowstreamlocalforwarding',
+      true,
+      "AllowStreamLocalForwarding: mapped users can connect to the host's unix sockets through the SSH connection",
+    ],
     ['allowagentforwarding', true, 'AllowAgentForwarding: agent sockets are created on the host, not in the container'],
     ['x11forwarding', false, 'X11Forwarding: X11 is forwarded to the host, not the container'],
     ['permittunnel', false, 'PermitTunnel: tun devices on the host'],
   ];
   for (const [key, byDefault, message] of forwarding) {
     if (yes(settings.get(key), byDefault)) {
-      findings.push({ severity: 'warning', setting: `${key} ${(settings.get(key) ?? ['(default)']).join(' ')}`, message: `${message}; set it to no (or in a Match block for mapped users)` });
+      findings.push({
+        severity: 'warning',
+        setting: `${key} ${(settings.get(key) ?? ['(default)']).join(' ')}`,
+        message: `${message}; set it to no (or in a Match block for mapped users)`,
+      });
     }
   }
   if (yes(settings.get('permituserenvironment'), false)) {
-    findings.push({ severity: 'warning', setting: 'PermitUserEnvironment', message: 'users\' ~/.ssh/environment reaches the login shell; set it to no' });
+    findings.push({
+      severity: 'warning',
+      setting: 'PermitUserEnvironment',
+      message: "users' ~/.ssh/environment reaches the login shell; set it to no",
+    });
   }
   if (settings.has('forcecommand')) {
-    findings.push({ severity: 'warning', setting: 'ForceCommand', message: 'a ForceCommand runs instead of the login shell, outside the container' });
+    findings.push({
+      severity: 'warning',
+      setting: 'ForceCommand',
+      message: 'a ForceCommand runs instead of the login shell, outside the container',
+    });
   }
   return findings;
 }

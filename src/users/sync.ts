@@ -45,7 +45,11 @@ export async function syncHostUsers(config: Config, options: UserSyncOptions): P
     try {
       if (options.mode === 'lookup') {
         const entry = findPasswdEntry(passwd, name);
-        results.push(entry ? { name, account: { uid: entry.uid, gid: entry.gid }, changes: [], warnings: [] } : { name, changes: [], warnings: [], problem: 'no host account' });
+        results.push(
+          entry
+            ? { name, account: { uid: entry.uid, gid: entry.gid }, changes: [], warnings: [] }
+            : { name, changes: [], warnings: [], problem: 'no host account' },
+        );
         continue;
       }
       const outcome = await ensureHostUser(

@@ -78,10 +78,15 @@ async function processes(container: string, prefix: string): Promise<string[]> {
 async function ptyShell(config: ConnectConfig, size: { cols: number; rows: number }) {
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve()).once('error', reject).connect({ readyTimeout: 60_000, ...config });
+    client
+      .once('ready', () => resolve())
+      .once('error', reject)
+      .connect({ readyTimeout: 60_000, ...config });
   });
   const channel = await new Promise<ClientChannel>((resolve, reject) =>
-    client.shell({ term: 'xterm-256color', cols: size.cols, rows: size.rows, width: 0, height: 0 }, (err, ch) => (err ? reject(err) : resolve(ch))),
+    client.shell({ term: 'xterm-256color', cols: size.cols, rows: size.rows, width: 0, height: 0 }, (err, ch) =>
+      err ? reject(err) : resolve(ch),
+    ),
   );
   let output = '';
   channel.on('data', (d: Buffer) => (output += d.toString()));
@@ -98,7 +103,11 @@ async function ptyShell(config: ConnectConfig, size: { cols: number; rows: numbe
       const start = `${tag}-S${n * 2}`;
       const end = `${tag}-E${n * 3}`;
       channel.write(`echo ${tag}-S$((${n}*2)); ${command}; echo ${tag}-E$((${n}*3))\n`);
-      const m = await waitFor(() => new RegExp(`${start}\\r?\\n([\\s\\S]*?)${end}`).exec(output), { what: `the output of "${command}" on the PTY`, timeoutMs: 30_000, intervalMs: 50 });
+      const m = await waitFor(() => new RegExp(`${start}\\r?\\n([\\s\\S]*?)${end}`).exec(output), {
+        what: `the output of "${command}" on the PTY`,
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
       return (m[1] ?? '').replace(/\r/g, '').trim();
     },
     close: () => client.end(),
@@ -157,7 +166,11 @@ export function conformanceSuite(name: string, target: () => ConformanceTarget):
       expect(await shell.answer('stty size', 'A')).toBe('27 91');
       shell.channel.setWindow(41, 123, 0, 0);
       // The resize travels separately from the input: ask until it has arrived.
-      await waitFor(async () => (await shell.answer('stty size', `R${Date.now() % 100000}`)) === '41 123', { what: 'the new window size in the container', timeoutMs: 15_000, intervalMs: 100 });
+      await waitFor(async () => (await shell.answer('stty size', `R${Date.now() % 100000}`)) === '41 123', {
+        what: 'the new window size in the container',
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
       shell.channel.write('exit 5\n');
       expect(await shell.exited).toBe(5);
     } finally {
@@ -202,12 +215,19 @@ export function conformanceSuite(name: string, target: () => ConformanceTarget):
     const seconds = `${1000 + Math.floor(Math.random() * 8999)}`;
     const client = spawn('ssh', ['-T', ...sshArgs, `sleep ${seconds}`], { stdio: 'ignore' });
     try {
-      await waitFor(async () => (await processes(containerName, `sleep ${seconds}`)).length > 0, { what: `sleep ${seconds} in the container`, timeoutMs: 30_000 });
+      await waitFor(async () => (await processes(containerName, `sleep ${seconds}`)).length > 0, {
+        what: `sleep ${seconds} in the container`,
+        timeoutMs: 30_000,
+      });
     } finally {
       client.kill('SIGKILL');
     }
     const gone = Date.now();
-    await waitFor(async () => (await processes(containerName, `sleep ${seconds}`)).length === 0, { what: `sleep ${seconds} to be gone`, timeoutMs: 5_000, intervalMs: 200 });
+    await waitFor(async () => (await processes(containerName, `sleep ${seconds}`)).length === 0, {
+      what: `sleep ${seconds} to be gone`,
+      timeoutMs: 5_000,
+      intervalMs: 200,
+    });
     expect(Date.now() - gone).toBeLessThan(5_000);
   });
 }

@@ -9,11 +9,20 @@ import { CRASH_LOOP_WINDOW_MS } from '../../src/daemon/health.js';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { runCli } from './helpers/cli.js';
 import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
-import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix, waitFor } from './helpers/engine.js';
+import {
+  BUSYBOX_IMAGE,
+  cleanupByPrefix,
+  integrationSkipReason,
+  testDocker,
+  TEST_REGISTRY,
+  uniquePrefix,
+  waitFor,
+} from './helpers/engine.js';
 import { realLogin } from './helpers/hostile.js';
 import { privateEngine, type PrivateEngine } from './helpers/private-engine.js';
 
-const sleeper = (name: string, extra = '') => `  ${name}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n    restartPolicy: always\n${extra}`;
+const sleeper = (name: string, extra = '') =>
+  `  ${name}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n    restartPolicy: always\n${extra}`;
 
 const running = (s: StatusSnapshot, name: string) => s.containers.some((c) => c.name === name && c.state === 'running');
 
@@ -38,7 +47,12 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
 
   function freshPaths(name: string): DaemonPaths {
     const base = join(dir, name);
-    return { config: join(base, 'persist', 'config.yaml'), runDir: join(base, 'run'), defconfig: join(base, 'defconfig.yaml'), workDir: join(base, 'persist', 'tmp') };
+    return {
+      config: join(base, 'persist', 'config.yaml'),
+      runDir: join(base, 'run'),
+      defconfig: join(base, 'defconfig.yaml'),
+      workDir: join(base, 'persist', 'tmp'),
+    };
   }
 
   /** Replace the config the way editors do: write a temp file, rename it over. */
@@ -95,7 +109,13 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     await edit(`containers:\n${sleeper(a)}  ${prefix}-new: [\n`);
     const bad = await daemon.until((x) => !x.config.ok, 'the invalid config to show in status');
     expect(bad.config.errors).toEqual([
-      { file: paths.config, line: 8, col: 1, path: [], message: 'YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]' },
+      {
+        file: paths.config,
+        line: 8,
+        col: 1,
+        path: [],
+        message: 'YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      },
     ]);
     expect(bad.config.loadedAt).toBeDefined();
     const human = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir]);
@@ -110,7 +130,19 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
 
     // Nothing was touched meanwhile: no engine event names our containers.
     await new Promise((r) => setTimeout(r, 1500));
-    const events = execFileSync('docker', ['events', '--since', since, '--until', (Date.now() / 1000).toFixed(3), '--filter', `container=${a}`, '--format', '{{.Action}}']).toString().trim();
+    const events = execFileSync('docker', [
+      'events',
+      '--since',
+      since,
+      '--until',
+      (Date.now() / 1000).toFixed(3),
+      '--filter',
+      `container=${a}`,
+      '--format',
+      '{{.Action}}',
+    ])
+      .toString()
+      .trim();
     expect(events).toBe('');
     expect((await docker.getContainer(a).inspect()).Id).toBe(before.Id);
 
@@ -132,7 +164,10 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     );
     daemon = await startDaemonProcess(paths);
     const s = await daemon.until(
-      (x) => running(x, good) && (x.containers.find((c) => c.name === bad)?.restartCount ?? 0) >= 2 && Boolean(x.containers.find((c) => c.name === bad)?.lastLogs),
+      (x) =>
+        running(x, good) &&
+        (x.containers.find((c) => c.name === bad)?.restartCount ?? 0) >= 2 &&
+        Boolean(x.containers.find((c) => c.name === bad)?.lastLogs),
       'the crash loop to show in status',
       90_000,
     );
@@ -143,7 +178,9 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     expect(human.stdout).toContain('boom from the app');
     expect(human.code).toBe(1);
     // The exit status comes with the row and the reason; the steady container is not named.
-    expect(human.stdout).toMatch(new RegExp(`not healthy:\\n  container ${bad}: (restarting|exited|crash loop: the engine restarted it \\d+ times)`));
+    expect(human.stdout).toMatch(
+      new RegExp(`not healthy:\\n  container ${bad}: (restarting|exited|crash loop: the engine restarted it \\d+ times)`),
+    );
     expect(human.stdout).not.toContain(`container ${good}:`);
   });
 
@@ -151,14 +188,18 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     paths = freshPaths('replacing');
     const name = `${prefix}-swap`;
     await mkdir(join(dir, 'replacing'), { recursive: true });
-    const yaml = (edition: number) => `containers:\n${sleeper(name, `    env: ["EDITION=${edition}"]\n`)}users:\n  root:\n    container: ${name}\n`;
+    const yaml = (edition: number) =>
+      `containers:\n${sleeper(name, `    env: ["EDITION=${edition}"]\n`)}users:\n  root:\n    container: ${name}\n`;
     await writeFile(paths.defconfig, yaml(1));
     daemon = await startDaemonProcess(paths);
     await daemon.until((x) => running(x, name) && !x.containers.find((c) => c.name === name)?.activity, `${name} running`);
     // 100 MB of the container's own files make its snapshot take a moment: the login comes then.
     execFileSync('docker', ['exec', name, 'sh', '-c', 'head -c 100000000 /dev/urandom > /root/bulk']);
     await edit(yaml(2));
-    await daemon.until((x) => /^(snapshotting|replacing)/.test(x.containers.find((c) => c.name === name)?.activity ?? ''), 'the replacement under way');
+    await daemon.until(
+      (x) => /^(snapshotting|replacing)/.test(x.containers.find((c) => c.name === name)?.activity ?? ''),
+      'the replacement under way',
+    );
     const login = await realLogin(paths.runDir, 'root', 'echo edition=$EDITION');
     expect(login, JSON.stringify(login)).toMatchObject({ code: 0, stdout: 'edition=2\n' });
     expect(login.stderr).toMatch(/snapshotting|replacing/);
@@ -171,9 +212,15 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'healthy'), { recursive: true }));
     // Fails on its first run only: the marker lives in the container's own filesystem.
     const cmd = '["sh", "-c", "if [ -e /ran-once ]; then exec sleep 1000000; fi; touch /ran-once; exit 1"]';
-    await writeFile(paths.defconfig, `containers:\n  ${once}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ${cmd}\n    startAfterCreate: true\n    restartPolicy: always\n${sleeper(steady)}`);
+    await writeFile(
+      paths.defconfig,
+      `containers:\n  ${once}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ${cmd}\n    startAfterCreate: true\n    restartPolicy: always\n${sleeper(steady)}`,
+    );
     daemon = await startDaemonProcess(paths);
-    const s = await daemon.until((x) => running(x, steady) && x.containers.some((c) => c.name === once && c.state === 'running' && c.restartCount === 1), `${once} running after one restart`);
+    const s = await daemon.until(
+      (x) => running(x, steady) && x.containers.some((c) => c.name === once && c.state === 'running' && c.restartCount === 1),
+      `${once} running after one restart`,
+    );
     // Just after the restart it may still be a crash loop: status says so, naming it.
     const early = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir]);
     expect(early.code).toBe(1);
@@ -255,7 +302,11 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
       // An edit made while Docker is down is applied when it returns.
       await edit(`containers:\n${sleeper(a)}${sleeper(b)}`);
       await engine.start();
-      const back = await daemon.until((x) => x.engine.reachable && running(x, a) && running(x, b), 'convergence after Docker returned', 120_000);
+      const back = await daemon.until(
+        (x) => x.engine.reachable && running(x, a) && running(x, b),
+        'convergence after Docker returned',
+        120_000,
+      );
       expect(back.reconcile.lastOk).toBe(true);
     });
   });

@@ -36,7 +36,12 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=150m', 'tmpfs', dataRoot]);
     await engine.start();
     engine.load(BUSYBOX_IMAGE);
-    paths = { config: join(dir, 'persist', 'config.yaml'), runDir: join(dir, 'run'), defconfig: join(dir, 'defconfig.yaml'), workDir: join(dir, 'persist', 'tmp') };
+    paths = {
+      config: join(dir, 'persist', 'config.yaml'),
+      runDir: join(dir, 'run'),
+      defconfig: join(dir, 'defconfig.yaml'),
+      workDir: join(dir, 'persist', 'tmp'),
+    };
     await mkdir(join(dir, 'persist'), { recursive: true });
     await writeFile(paths.config, config('10MB'));
     daemon = await startDaemonProcess(paths, { DOCKER_HOST: engine.host });
@@ -58,9 +63,18 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     const before = docker('inspect', '-f', '{{.Id}}', name).trim();
     docker('exec', name, 'sh', '-c', 'echo mine > /root/file');
     await edit(config('1GB', '    env: ["EDITION=2"]\n'));
-    const s = await daemon.until((x) => Boolean(x.containers.find((c) => c.name === name)?.problem?.includes('not enough disk')), 'the refusal in status');
-    expect(s.containers.find((c) => c.name === name)!.problem).toMatch(new RegExp(`^not enough disk for a snapshot of ${name}: [\\d.]+ (MB|KB) free of 157 MB where the engine keeps its data \\(${dataRoot}\\), below storage.minFree \\(1GB\\)`));
-    const human = await import('./helpers/cli.js').then(({ runCli }) => runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir], { env: { DOCKER_HOST: engine.host } }));
+    const s = await daemon.until(
+      (x) => Boolean(x.containers.find((c) => c.name === name)?.problem?.includes('not enough disk')),
+      'the refusal in status',
+    );
+    expect(s.containers.find((c) => c.name === name)!.problem).toMatch(
+      new RegExp(
+        `^not enough disk for a snapshot of ${name}: [\\d.]+ (MB|KB) free of 157 MB where the engine keeps its data \\(${dataRoot}\\), below storage.minFree \\(1GB\\)`,
+      ),
+    );
+    const human = await import('./helpers/cli.js').then(({ runCli }) =>
+      runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir], { env: { DOCKER_HOST: engine.host } }),
+    );
     expect(human.stdout).toContain(`container ${name}: not enough disk for a snapshot of ${name}`);
     expect(human.code).toBe(1);
     expect(docker('inspect', '-f', '{{.Id}} {{.State.Running}}', name).trim()).toBe(`${before} true`);
@@ -73,7 +87,9 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     await mkdir(context, { recursive: true });
     await writeFile(join(context, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nRUN echo built > /built\n`);
     const other = `${prefix}-d`;
-    await edit(`${config('1GB', '    env: ["EDITION=2"]\n').replace('users:', `  ${other}:\n    image: ${built}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\nusers:`).replace(`container: ${name}`, `container: ${other}`)}images:\n  ${built}:\n    build:\n      source: ${context}\n`);
+    await edit(
+      `${config('1GB', '    env: ["EDITION=2"]\n').replace('users:', `  ${other}:\n    image: ${built}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\nusers:`).replace(`container: ${name}`, `container: ${other}`)}images:\n  ${built}:\n    build:\n      source: ${context}\n`,
+    );
     const s = await daemon.until((x) => x.images.some((i) => i.ref === built && i.state === 'failed'), 'the build to be refused');
     expect(s.images.find((i) => i.ref === built)!.message).toContain(`not enough disk for obtaining image ${built}`);
     const login = await realLogin(paths.runDir, 'root', 'true');
@@ -87,8 +103,14 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     await writeFile(join(context, 'Dockerfile'), `FROM ${BUSYBOX_IMAGE}\nRUN head -c 200000000 /dev/zero > /big\n`);
     const big = `${prefix}/big:1`;
     const before = docker('inspect', '-f', '{{.Id}}', name).trim();
-    await edit(`${config('10MB').replace(`image: ${BUSYBOX_IMAGE}`, `image: ${big}`)}images:\n  ${big}:\n    build:\n      source: ${context}\n`);
-    const s = await daemon.until((x) => x.images.some((i) => i.ref === big && i.state === 'failed'), 'the build to fail for lack of space', 120_000);
+    await edit(
+      `${config('10MB').replace(`image: ${BUSYBOX_IMAGE}`, `image: ${big}`)}images:\n  ${big}:\n    build:\n      source: ${context}\n`,
+    );
+    const s = await daemon.until(
+      (x) => x.images.some((i) => i.ref === big && i.state === 'failed'),
+      'the build to fail for lack of space',
+      120_000,
+    );
     // head's own error may not make it into the build output; the step failing is what counts.
     expect(s.images.find((i) => i.ref === big)!.message).toMatch(/no space left on device|returned a non-zero code/i);
     expect(docker('inspect', '-f', '{{.Id}} {{.State.Running}}', name).trim()).toBe(`${before} true`);
@@ -96,8 +118,19 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
 
     // Room again: the next attempt (a reload, or the daemon's own retry) builds and replaces.
     execFileSync('mount', ['-o', 'remount,size=800m', dataRoot]);
-    await edit(`${config('10MB').replace(`image: ${BUSYBOX_IMAGE}`, `image: ${big}`)}images:\n  ${big}:\n    build:\n      source: ${context}\n`.replace('startAfterCreate: true', 'startAfterCreate: true\n    tty: false'));
-    await daemon.until((x) => x.images.some((i) => i.ref === big && i.state === 'present') && x.containers.some((c) => c.name === name && c.state === 'running' && !c.problem), 'convergence once there is room', 180_000);
+    await edit(
+      `${config('10MB').replace(`image: ${BUSYBOX_IMAGE}`, `image: ${big}`)}images:\n  ${big}:\n    build:\n      source: ${context}\n`.replace(
+        'startAfterCreate: true',
+        'startAfterCreate: true\n    tty: false',
+      ),
+    );
+    await daemon.until(
+      (x) =>
+        x.images.some((i) => i.ref === big && i.state === 'present') &&
+        x.containers.some((c) => c.name === name && c.state === 'running' && !c.problem),
+      'convergence once there is room',
+      180_000,
+    );
     expect(docker('exec', name, 'sh', '-c', 'test -f /big && echo has-big').trim()).toBe('has-big');
   }, 400_000);
 
@@ -105,7 +138,10 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     // 250 MB of zeros: a small download that unpacks to more than the disk has left.
     const registry = await engine.registry();
     const local = `${prefix}-zeros:1`;
-    execFileSync('docker', ['build', '-q', '-t', local, '-'], { input: `FROM ${BUSYBOX_IMAGE}\nRUN head -c 250000000 /dev/zero > /zeros\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+    execFileSync('docker', ['build', '-q', '-t', local, '-'], {
+      input: `FROM ${BUSYBOX_IMAGE}\nRUN head -c 250000000 /dev/zero > /zeros\n`,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
     let pulled: string;
     try {
       pulled = await registry.pushFromMain(local, `${prefix}/zeros:1`);
@@ -119,7 +155,11 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     docker('exec', name, 'sh', '-c', 'echo still-here > /root/pulled-file');
     const wanting = config('10MB').replace(/image: \S+/, `image: ${pulled}`);
     await edit(wanting);
-    const s = await daemon.until((x) => x.images.some((i) => i.ref === pulled && i.state === 'failed'), 'the pull to fail for lack of space', 120_000);
+    const s = await daemon.until(
+      (x) => x.images.some((i) => i.ref === pulled && i.state === 'failed'),
+      'the pull to fail for lack of space',
+      120_000,
+    );
     expect(s.images.find((i) => i.ref === pulled)!.message).toMatch(/no space left on device/i);
     expect(docker('inspect', '-f', '{{.Id}} {{.State.Running}}', name).trim()).toBe(`${before} true`);
     expect(docker('exec', name, 'cat', '/root/pulled-file')).toBe('still-here\n');
@@ -127,7 +167,13 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
 
     execFileSync('mount', ['-o', `remount,size=${usedMb + 700}m`, dataRoot]);
     await edit(wanting.replace('startAfterCreate: true', 'startAfterCreate: true\n    tty: false'));
-    await daemon.until((x) => x.images.some((i) => i.ref === pulled && i.state === 'present') && x.containers.some((c) => c.name === name && c.state === 'running' && !c.problem), 'convergence once there is room', 180_000);
+    await daemon.until(
+      (x) =>
+        x.images.some((i) => i.ref === pulled && i.state === 'present') &&
+        x.containers.some((c) => c.name === name && c.state === 'running' && !c.problem),
+      'convergence once there is room',
+      180_000,
+    );
     expect(docker('exec', name, 'wc', '-c', '/zeros')).toMatch(/^\s*250000000 \/zeros/);
   }, 400_000);
 });

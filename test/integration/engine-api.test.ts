@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SkiffError } from '../../src/errors.js';
 import { packBuildContext } from '../../src/engine/build-context.js';
 import { createDockerEngine } from '../../src/engine/docker-engine.js';
 import type { BuildProgress, ContainerCreateBody, EngineEvent, PullProgress } from '../../src/engine/engine.js';
@@ -17,7 +16,6 @@ import { BUSYBOX_IMAGE, TEST_REGISTRY, cleanupByPrefix, integrationSkipReason } 
 import { rejection } from '../support/rejection.js';
 
 const run = promisify(execFile);
-
 
 describe.skipIf(integrationSkipReason())('engine/docker-engine against the real engine', () => {
   const prefix = `skt-eng-${randomBytes(3).toString('hex')}`;
@@ -53,14 +51,7 @@ describe.skipIf(integrationSkipReason())('engine/docker-engine against the real 
     // The image the container tests use: built here with build args, one of them null.
     const dir = await contextDir(
       'args',
-      [
-        `FROM ${BUSYBOX_IMAGE}`,
-        'ARG A',
-        'ARG B=dflt',
-        'ARG C',
-        'RUN echo "A=$A B=$B C=$C" > /args',
-        '',
-      ].join('\n'),
+      [`FROM ${BUSYBOX_IMAGE}`, 'ARG A', 'ARG B=dflt', 'ARG C', 'RUN echo "A=$A B=$B C=$C" > /args', ''].join('\n'),
     );
     await engine.buildImage({
       context: await packBuildContext(dir),
@@ -176,10 +167,7 @@ describe.skipIf(integrationSkipReason())('engine/docker-engine against the real 
 
   describe('build', () => {
     it('reports steps and output, and passes build args (null ones without a value)', async () => {
-      const dir = await contextDir(
-        'steps',
-        [`FROM ${BUSYBOX_IMAGE}`, 'ARG X', 'ARG Y=default-y', 'RUN echo "X=$X Y=$Y"', ''].join('\n'),
-      );
+      const dir = await contextDir('steps', [`FROM ${BUSYBOX_IMAGE}`, 'ARG X', 'ARG Y=default-y', 'RUN echo "X=$X Y=$Y"', ''].join('\n'));
       const events: BuildProgress[] = [];
       const image = await engine.buildImage({
         context: await packBuildContext(dir),
@@ -220,9 +208,7 @@ describe.skipIf(integrationSkipReason())('engine/docker-engine against the real 
 
     it('refuses squash on an engine without experimental features', async () => {
       const dir = await contextDir('squash', [`FROM ${BUSYBOX_IMAGE}`, 'RUN true', ''].join('\n'));
-      const err = await rejection(
-        engine.buildImage({ context: await packBuildContext(dir), tag: `${prefix}/squash:1`, squash: true }),
-      );
+      const err = await rejection(engine.buildImage({ context: await packBuildContext(dir), tag: `${prefix}/squash:1`, squash: true }));
       expect(err.code).toBe('ENGINE_NOT_SUPPORTED');
       expect(err.message).toContain('squash');
       expect(err.message).toContain('experimental');
@@ -398,9 +384,8 @@ describe.skipIf(integrationSkipReason())('engine/docker-engine against the real 
 
     it('delivers live events and ends quietly when the signal aborts', async () => {
       const controller = new AbortController();
-      const iterator = engine
-        .events({ filters: { type: ['container'], label: [label] }, signal: controller.signal })
-        [Symbol.asyncIterator]();
+      const events = engine.events({ filters: { type: ['container'], label: [label] }, signal: controller.signal });
+      const iterator = events[Symbol.asyncIterator]();
       const first = iterator.next();
       await new Promise((r) => setTimeout(r, 500));
       const id = await engine.createContainer(`${prefix}-live`, sleeper());

@@ -12,7 +12,6 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SkiffError } from '../../src/errors.js';
 import { packBuildContext } from '../../src/engine/build-context.js';
 import { prepareBuildSource } from '../../src/engine/build-source.js';
 import { createDockerEngine } from '../../src/engine/docker-engine.js';
@@ -20,7 +19,6 @@ import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason } from './helpers
 import { rejection } from '../support/rejection.js';
 
 const run = promisify(execFile);
-
 
 async function tarGz(files: Record<string, string>): Promise<Buffer> {
   const pack = tar.pack();
@@ -134,9 +132,7 @@ describe.skipIf(integrationSkipReason())('engine/build-source with git, HTTP and
   });
 
   it('cancels a download', async () => {
-    const err = await rejection(
-      prepareBuildSource(`${baseUrl}/ctx.tar.gz`, { workDir, signal: AbortSignal.abort() }),
-    );
+    const err = await rejection(prepareBuildSource(`${baseUrl}/ctx.tar.gz`, { workDir, signal: AbortSignal.abort() }));
     expect(err.code).toBe('CANCELLED');
     expect(await readdir(workDir)).toEqual([]);
   });

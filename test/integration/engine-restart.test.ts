@@ -19,9 +19,14 @@ describe.skipIf(integrationSkipReason())('engine restarts under the daemon (priv
   let daemon: DaemonProcess | undefined;
   let paths: DaemonPaths;
   // With a timeout: a synchronous call to a wedged engine would block the test's own timers.
-  const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: engine.host }, timeout: 15_000 }).toString();
-  const ours = (name: string) => docker('ps', '-a', '--format', '{{.Names}}').split('\n').filter((n) => n === name || n.startsWith(`${name}-replaced-`));
-  const running = (s: StatusSnapshot, name: string) => s.containers.some((c) => c.name === name && c.state === 'running' && !c.activity && !c.problem);
+  const docker = (...args: string[]) =>
+    execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: engine.host }, timeout: 15_000 }).toString();
+  const ours = (name: string) =>
+    docker('ps', '-a', '--format', '{{.Names}}')
+      .split('\n')
+      .filter((n) => n === name || n.startsWith(`${name}-replaced-`));
+  const running = (s: StatusSnapshot, name: string) =>
+    s.containers.some((c) => c.name === name && c.state === 'running' && !c.activity && !c.problem);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), `${prefix}-`));
@@ -39,12 +44,18 @@ describe.skipIf(integrationSkipReason())('engine restarts under the daemon (priv
   });
 
   async function start(name: string, yaml: string): Promise<void> {
-    paths = { config: join(dir, name, 'config.yaml'), runDir: join(dir, name, 'run'), defconfig: join(dir, name, 'defconfig.yaml'), workDir: join(dir, name, 'work') };
+    paths = {
+      config: join(dir, name, 'config.yaml'),
+      runDir: join(dir, name, 'run'),
+      defconfig: join(dir, name, 'defconfig.yaml'),
+      workDir: join(dir, name, 'work'),
+    };
     await mkdir(join(dir, name), { recursive: true });
     await writeFile(paths.config, yaml);
     daemon = await startDaemonProcess(paths, { DOCKER_HOST: engine.host });
   }
-  const container = (name: string, image: string, extra = '') => `  ${name}:\n    image: ${image}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n    restartPolicy: always\n${extra}`;
+  const container = (name: string, image: string, extra = '') =>
+    `  ${name}:\n    image: ${image}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n    restartPolicy: always\n${extra}`;
 
   it('in the middle of a build: converges once the engine is back, with one image and one container', async () => {
     const name = `${prefix}-b`;
@@ -68,7 +79,10 @@ describe.skipIf(integrationSkipReason())('engine restarts under the daemon (priv
     // A layer of its own (random bytes do not compress) so that the pull has something to fetch,
     // over a loopback slowed to about 3 Mbit/s: some 8 s of pulling.
     const local = `${prefix}-noise:1`;
-    execFileSync('docker', ['build', '-q', '-t', local, '-'], { input: `FROM ${BUSYBOX_IMAGE}\nRUN head -c 3000000 /dev/urandom > /noise\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+    execFileSync('docker', ['build', '-q', '-t', local, '-'], {
+      input: `FROM ${BUSYBOX_IMAGE}\nRUN head -c 3000000 /dev/urandom > /noise\n`,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
     let image: string;
     try {
       image = await registry.pushFromMain(local, `${prefix}/noise:1`);

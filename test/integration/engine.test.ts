@@ -46,9 +46,7 @@ describe.skipIf(integrationSkipReason())('real Docker engine', () => {
 
   it('reports API version >= 1.41', async () => {
     const version = await docker.version();
-    expect(version.ApiVersion, `engine ${version.Version} API ${version.ApiVersion}`).toSatisfy((v: string) =>
-      apiAtLeast(v, [1, 41]),
-    );
+    expect(version.ApiVersion, `engine ${version.Version} API ${version.ApiVersion}`).toSatisfy((v: string) => apiAtLeast(v, [1, 41]));
   });
 
   it('has the base images built by provision.sh', async () => {
@@ -114,9 +112,9 @@ describe.skipIf(integrationSkipReason())('real Docker engine', () => {
         { what: 'the impossible', timeoutMs: 200, intervalMs: 20 },
       ),
     ).rejects.toThrow(/waiting for the impossible .*last error: not yet/);
-    await expect(
-      waitFor(() => new Promise<never>(() => {}), { what: 'a hung probe', timeoutMs: 100 }),
-    ).rejects.toThrow(/waiting for a hung probe .*still pending/);
+    await expect(waitFor(() => new Promise<never>(() => {}), { what: 'a hung probe', timeoutMs: 100 })).rejects.toThrow(
+      /waiting for a hung probe .*still pending/,
+    );
   });
 
   it('referencePath strips only a registry host', () => {

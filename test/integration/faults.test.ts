@@ -13,7 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPoint } from '../../src/faults.js';
 import { systemdContainer } from './helpers/configs.js';
 import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
-import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, execIn, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import {
+  cleanupByPrefix,
+  DEBIAN_SYSTEMD_IMAGE,
+  execIn,
+  integrationSkipReason,
+  testDocker,
+  uniquePrefix,
+  waitFor,
+} from './helpers/engine.js';
 
 const FAULT_BUNDLE = fileURLToPath(new URL('../../dist/skiff-core-faults.mjs', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../.test-results/faults.json', import.meta.url));
@@ -37,20 +45,41 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
     root = await mkdtemp(join(tmpdir(), `${prefix}-`));
   });
   afterAll(async () => {
-    console.log(`[faults] ${rows.length} runs:\n${rows.map((r) => `  ${r.flow.padEnd(12)} ${r.point.padEnd(20)} killed=${r.killed} duplicates=${r.duplicates} filesLost=${r.filesLost} leftovers=${r.leftovers}`).join('\n')}`);
+    console.log(
+      `[faults] ${rows.length} runs:\n${rows.map((r) => `  ${r.flow.padEnd(12)} ${r.point.padEnd(20)} killed=${r.killed} duplicates=${r.duplicates} filesLost=${r.filesLost} leftovers=${r.leftovers}`).join('\n')}`,
+    );
     await mkdir(join(RESULTS, '..'), { recursive: true });
     await writeFile(RESULTS, `${JSON.stringify(rows, null, 2)}\n`);
     await cleanupByPrefix(prefix, docker);
-    for (const image of await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${prefix}-*`] } })) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    for (const image of await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${prefix}-*`] } }))
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   });
 
-  const config = (name: string, edition: string) => `containers:\n  ${name}:${systemdContainer(DEBIAN_SYSTEMD_IMAGE, { env: [`EDITION=${edition}`] })}\n`;
+  const config = (name: string, edition: string) =>
+    `containers:\n  ${name}:${systemdContainer(DEBIAN_SYSTEMD_IMAGE, { env: [`EDITION=${edition}`] })}\n`;
 
   /** The fault bundle's daemon on `paths`, until it kills itself at `point` (or 120 s pass). */
   function runUntilFault(paths: DaemonPaths, point: FaultPoint): Promise<boolean> {
-    const args = [FAULT_BUNDLE, '--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.defconfig, '--work-dir', paths.workDir];
-    const child = spawn(process.execPath, args, { env: { ...process.env, SKIFF_CORE_USERS: 'lookup', SKIFF_CORE_FAULT: point }, stdio: 'ignore' });
+    const args = [
+      FAULT_BUNDLE,
+      '--config',
+      paths.config,
+      'daemon',
+      '--run-dir',
+      paths.runDir,
+      '--defconfig',
+      paths.defconfig,
+      '--work-dir',
+      paths.workDir,
+    ];
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, SKIFF_CORE_USERS: 'lookup', SKIFF_CORE_FAULT: point },
+      stdio: 'ignore',
+    });
     return new Promise((resolve) => {
       const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
       child.once('exit', (_code, signal) => {
@@ -63,35 +92,62 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
   const exec = (name: string, cmd: string) => execIn(docker, name, ['sh', '-c', cmd]);
 
   /** After the real daemon has converged: what the run left wrong. */
-  async function inspect(name: string, paths: DaemonPaths, configText: string, marker: string | undefined): Promise<Omit<Row, 'point' | 'flow' | 'killed'>> {
+  async function inspect(
+    name: string,
+    paths: DaemonPaths,
+    configText: string,
+    marker: string | undefined,
+  ): Promise<Omit<Row, 'point' | 'flow' | 'killed'>> {
     const names = (await docker.listContainers({ all: true })).flatMap((c) => c.Names).map((n) => n.slice(1));
     const ours = names.filter((n) => n === name || n.startsWith(`${name}-replaced-`));
     const tempFiles = (await readdir(join(paths.config, '..'))).filter((f) => f.includes('.skiff-tmp-'));
     const configChanged = (await readFile(paths.config, 'utf8')) !== configText ? 1 : 0;
     const lost = marker === undefined ? 0 : (await exec(name, `cat /root/marker 2>/dev/null || true`)) === `${marker}\n` ? 0 : 1;
-    return { duplicates: Math.max(0, ours.filter((n) => n === name).length - 1), filesLost: lost, leftovers: ours.filter((n) => n !== name).length + tempFiles.length + configChanged };
+    return {
+      duplicates: Math.max(0, ours.filter((n) => n === name).length - 1),
+      filesLost: lost,
+      leftovers: ours.filter((n) => n !== name).length + tempFiles.length + configChanged,
+    };
   }
 
   async function converged(daemon: DaemonProcess, name: string, edition: string): Promise<void> {
     // The daemon may not have seen the latest edit yet: wait for the container that has it.
-    await waitFor(async () => (await exec(name, 'echo $EDITION').catch(() => '')).trim() === edition, { what: `${name} with EDITION=${edition}`, timeoutMs: 180_000, intervalMs: 500 });
+    await waitFor(async () => (await exec(name, 'echo $EDITION').catch(() => '')).trim() === edition, {
+      what: `${name} with EDITION=${edition}`,
+      timeoutMs: 180_000,
+      intervalMs: 500,
+    });
     await daemon.until(
       // Running as configured after a pass with no problem (a container the new daemon found
       // already running is not waited for again: its readiness shows the engine's state).
-      (s) => s.reconcile.lastOk === true && s.containers.some((c) => c.name === name && c.state === 'running' && !c.activity && !c.pending && !c.problem),
+      (s) =>
+        s.reconcile.lastOk === true &&
+        s.containers.some((c) => c.name === name && c.state === 'running' && !c.activity && !c.pending && !c.problem),
       `${name} converged`,
       180_000,
     );
   }
 
   const firstCreate: FaultPoint[] = ['config-written', 'created', 'started', 'ready'];
-  const replacement: FaultPoint[] = ['snapshot-committed', 'parked', 'replacement-created', 'replacement-started', 'parked-removed', 'snapshots-pruned'];
+  const replacement: FaultPoint[] = [
+    'snapshot-committed',
+    'parked',
+    'replacement-created',
+    'replacement-started',
+    'parked-removed',
+    'snapshots-pruned',
+  ];
 
   /** A fresh state folder for one run, and the paths the daemons use in it. */
   async function stateFor(point: FaultPoint): Promise<DaemonPaths> {
     const base = join(root, point);
     await mkdir(base, { recursive: true });
-    return { config: join(base, 'persist', 'config.yaml'), runDir: join(base, 'run'), defconfig: join(base, 'defconfig.yaml'), workDir: join(base, 'persist', 'tmp') };
+    return {
+      config: join(base, 'persist', 'config.yaml'),
+      runDir: join(base, 'run'),
+      defconfig: join(base, 'defconfig.yaml'),
+      workDir: join(base, 'persist', 'tmp'),
+    };
   }
 
   /** Replaces the config the way editors do (temp file, rename). */
@@ -104,7 +160,15 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
    * The fault bundle's daemon until it kills itself at `point`; then the real daemon on the same
    * state until it has converged to `edition`; then the row of what was left wrong, all 0.
    */
-  async function killThenRecover(point: FaultPoint, flow: Row['flow'], paths: DaemonPaths, name: string, text: string, edition: string, marker: string | undefined): Promise<void> {
+  async function killThenRecover(
+    point: FaultPoint,
+    flow: Row['flow'],
+    paths: DaemonPaths,
+    name: string,
+    text: string,
+    edition: string,
+    marker: string | undefined,
+  ): Promise<void> {
     const killed = await runUntilFault(paths, point);
     const daemon = await startDaemonProcess(paths);
     try {

@@ -12,7 +12,6 @@ import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './help
 import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 import { freePort } from '../support/net.js';
 
-
 describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real engine and clients)', () => {
   const docker = testDocker();
   const prefix = uniquePrefix();
@@ -26,7 +25,20 @@ describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real
   let target: ConformanceTarget;
 
   /** OpenSSH options for the gateway; quiet unless `logLevel` says otherwise. */
-  const common = (logLevel = 'ERROR') => ['-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', `LogLevel=${logLevel}`, '-o', 'IdentitiesOnly=yes'];
+  const common = (logLevel = 'ERROR') => [
+    '-p',
+    String(port),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `LogLevel=${logLevel}`,
+    '-o',
+    'IdentitiesOnly=yes',
+  ];
 
   async function startGatewayDaemon(): Promise<DaemonProcess> {
     const proc = await startDaemonProcess(paths, { SKIFF_CORE_SSH_LISTEN: `127.0.0.1:${port}` });
@@ -41,7 +53,12 @@ describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'gateway-test', '-f', key]);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
     const publicKey = execFileSync('ssh-keygen', ['-y', '-f', key]).toString().trim();
-    paths = { config: join(dir, 'persist', 'config.yaml'), runDir: join(dir, 'run'), defconfig: join(dir, 'defconfig.yaml'), workDir: join(dir, 'persist', 'tmp') };
+    paths = {
+      config: join(dir, 'persist', 'config.yaml'),
+      runDir: join(dir, 'run'),
+      defconfig: join(dir, 'defconfig.yaml'),
+      workDir: join(dir, 'persist', 'tmp'),
+    };
     await mkdir(join(dir, 'persist'), { recursive: true });
     await writeFile(
       paths.config,
@@ -69,7 +86,21 @@ gateway:
     await daemon.until((s) => s.containers.some((c) => c.name === container && c.state === 'running'), `${container} running`, 120_000);
     target = {
       sshArgs: [...common(), '-i', key, 'core@127.0.0.1'],
-      sftpArgs: ['-P', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'IdentitiesOnly=yes', '-i', key, 'core@127.0.0.1'],
+      sftpArgs: [
+        '-P',
+        String(port),
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'LogLevel=ERROR',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-i',
+        key,
+        'core@127.0.0.1',
+      ],
       ssh2: { host: '127.0.0.1', port, username: 'core', privateKey: execFileSync('cat', [key]) },
       containerName: container,
     };
@@ -95,7 +126,15 @@ gateway:
   it('refuses a wrong key, an unknown user and a password (none configured) the same way', async () => {
     const wrong = await runProgram('ssh', [...common(), '-i', wrongKey, 'core@127.0.0.1', 'true']);
     const unknown = await runProgram('ssh', [...common(), '-i', key, 'nobody@127.0.0.1', 'true']);
-    const password = await runProgram('ssh', [...common(), '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password,keyboard-interactive', 'core@127.0.0.1', 'true']);
+    const password = await runProgram('ssh', [
+      ...common(),
+      '-o',
+      'PubkeyAuthentication=no',
+      '-o',
+      'PreferredAuthentications=password,keyboard-interactive',
+      'core@127.0.0.1',
+      'true',
+    ]);
     for (const r of [wrong, unknown, password]) {
       expect(r.code).toBe(255);
       expect(r.stderr.replace(/\r/g, '').replace(/^\w+@/, 'USER@')).toBe('USER@127.0.0.1: Permission denied (publickey).\n');
@@ -115,7 +154,17 @@ gateway:
     const local = await runProgram('ssh', [...common('INFO'), '-i', key, '-W', '127.0.0.1:9', 'core@127.0.0.1']);
     expect(local.code).toBe(255);
     expect(local.stderr).toContain('administratively prohibited: port forwarding is not available through the skiff-core gateway');
-    const remote = await runProgram('ssh', [...common(), '-i', key, '-o', 'ExitOnForwardFailure=yes', '-N', '-R', '127.0.0.1:0:127.0.0.1:9', 'core@127.0.0.1']);
+    const remote = await runProgram('ssh', [
+      ...common(),
+      '-i',
+      key,
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-N',
+      '-R',
+      '127.0.0.1:0:127.0.0.1:9',
+      'core@127.0.0.1',
+    ]);
     expect(remote.code).toBe(255);
     expect(remote.stderr).toContain('remote port forwarding failed');
     expect(daemon!.logs()).toContain('Refused TCP forwarding: not available through the gateway');
@@ -129,7 +178,10 @@ gateway:
       const fp = await runProgram('ssh-keygen', ['-lf', '-'], { input: scan.stdout });
       return fp.stdout.split(/\s+/)[1];
     };
-    const logged = () => /"msg":"SSH host key (?:created|loaded)"/.test(daemon!.logs()) ? /"fingerprint":"(SHA256:[^"]+)"/.exec(daemon!.logs())?.[1] : undefined;
+    const logged = () =>
+      /"msg":"SSH host key (?:created|loaded)"/.test(daemon!.logs())
+        ? /"fingerprint":"(SHA256:[^"]+)"/.exec(daemon!.logs())?.[1]
+        : undefined;
     const before = await served();
     expect(before).toMatch(/^SHA256:/);
     expect(logged()).toBe(before);

@@ -10,14 +10,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import Docker from 'dockerode';
-import {
-  BASE_IMAGES,
-  PROVISION_COMMAND,
-  SKIP_ENV,
-  TEST_REGISTRY,
-  dockerStatus,
-  engineAddress,
-} from './helpers/engine.js';
+import { BASE_IMAGES, PROVISION_COMMAND, SKIP_ENV, TEST_REGISTRY, dockerStatus, engineAddress } from './helpers/engine.js';
 import { collectRegistryGarbage, registryFootprint } from './helpers/registry.js';
 
 const PING_TIMEOUT_MS = 10_000;
@@ -61,7 +54,7 @@ async function checkEngine(docker: Docker): Promise<{ problem: string; fix: stri
       await withTimeout(docker.getImage(image).inspect(), PING_TIMEOUT_MS, `inspect ${image}`);
     } catch (err) {
       if (dockerStatus(err) === 404) missing.push(image);
-      else throw new Error(`Checking base image ${image} on ${where} failed: ${errorMessage(err)}`);
+      else throw new Error(`Checking base image ${image} on ${where} failed: ${errorMessage(err)}`, { cause: err });
     }
   }
   if (missing.length > 0) {

@@ -72,7 +72,13 @@ describe.skipIf(integrationSkipReason())('hostile clients against the built daem
     expect(daemon.child.exitCode, `the daemon exited during "${group}":\n${daemon.logs().slice(-3000)}`).toBeNull();
     expect((await daemon.status()).daemon.pid).toBe(pid);
     const loginMs = median(await normalLogins(3));
-    const out: GroupFigures = { inputs, daemonRestarts: 0, loginMs: Math.round(loginMs), rssGrowthMB: +((rss(pid) - baseRss) / 1048576).toFixed(1), ...extra };
+    const out: GroupFigures = {
+      inputs,
+      daemonRestarts: 0,
+      loginMs: Math.round(loginMs),
+      rssGrowthMB: +((rss(pid) - baseRss) / 1048576).toFixed(1),
+      ...extra,
+    };
     figures[group] = out;
     return out;
   }
@@ -88,7 +94,11 @@ describe.skipIf(integrationSkipReason())('hostile clients against the built daem
   }
 
   /** Runs `command` on a channel of `client`; `before` may send raw requests on it first. */
-  function gatewayExec(client: ssh2.Client, command: string, before?: (channelId: number) => void): Promise<{ code: number | null; stdout: string }> {
+  function gatewayExec(
+    client: ssh2.Client,
+    command: string,
+    before?: (channelId: number) => void,
+  ): Promise<{ code: number | null; stdout: string }> {
     return new Promise((resolve, reject) => {
       client.exec(command, (err, channel) => {
         if (err) return reject(err);
@@ -118,7 +128,12 @@ describe.skipIf(integrationSkipReason())('hostile clients against the built daem
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
     privateKey = execFileSync('cat', [key]);
     const publicKey = execFileSync('ssh-keygen', ['-y', '-f', key]).toString().trim();
-    paths = { config: join(dir, 'persist', 'config.yaml'), runDir: join(dir, 'run'), defconfig: join(dir, 'defconfig.yaml'), workDir: join(dir, 'persist', 'tmp') };
+    paths = {
+      config: join(dir, 'persist', 'config.yaml'),
+      runDir: join(dir, 'run'),
+      defconfig: join(dir, 'defconfig.yaml'),
+      workDir: join(dir, 'persist', 'tmp'),
+    };
     await mkdir(join(dir, 'persist'), { recursive: true });
     baseConfig = `containers:
   ${container}:
@@ -136,7 +151,14 @@ users:
 `;
     await writeFile(paths.config, baseConfig);
     port = await freePort();
-    daemon = await startDaemonProcess(paths, {}, ['--ssh-listen', `127.0.0.1:${port}`, '--host-key', join(dir, 'host_key'), '--log-level', 'info']);
+    daemon = await startDaemonProcess(paths, {}, [
+      '--ssh-listen',
+      `127.0.0.1:${port}`,
+      '--host-key',
+      join(dir, 'host_key'),
+      '--log-level',
+      'info',
+    ]);
     await daemon.until((s) => s.containers.some((c) => c.name === container && c.state === 'running'), `${container} running`, 120_000);
     pid = (await daemon.status()).daemon.pid!;
     await waitFor(() => daemon.logs().includes('SSH gateway listening'), { what: 'the gateway', timeoutMs: 30_000 });
@@ -169,7 +191,8 @@ users:
     // Doubled: a second hello, and stdin after the end of stdin (the frame that ended the daemon).
     inputs.push({ name: 'doubled', parts: [sent, sent] });
     inputs.push({ name: 'stdin after its end', parts: [sent, encodeFrame(FRAME.stdin, 'late'), encodeFrame(FRAME.stdinEnd)] });
-    for (const [offset] of bounds.slice(1)) inputs.push({ name: `truncated at frame boundary ${offset}`, parts: [sent.subarray(0, offset)] });
+    for (const [offset] of bounds.slice(1))
+      inputs.push({ name: `truncated at frame boundary ${offset}`, parts: [sent.subarray(0, offset)] });
     for (let i = 0; i < 10; i++) {
       const cut = 1 + Math.floor(random() * (sent.length - 1));
       inputs.push({ name: `truncated at ${cut}`, parts: [sent.subarray(0, cut)] });
@@ -189,7 +212,9 @@ users:
     const results: [string, RawResult][] = [];
     for (let i = 0; i < inputs.length; i += 8) {
       const batch = inputs.slice(i, i + 8);
-      const done = await Promise.all(batch.map((input) => rawSession(paths.runDir, ATTACKER, input.parts, { ...(input.gapMs ? { gapMs: input.gapMs } : {}) })));
+      const done = await Promise.all(
+        batch.map((input) => rawSession(paths.runDir, ATTACKER, input.parts, { ...(input.gapMs ? { gapMs: input.gapMs } : {}) })),
+      );
       batch.forEach((input, j) => results.push([input.name, done[j]!]));
     }
     // Every connection ended, none was left hanging; the honest ones did what they asked.
@@ -205,7 +230,10 @@ users:
     // The victim's session, handed off: the raw socket drops the descriptor, the control stays.
     const victim = connect(join(paths.runDir, 'users', `${VICTIM}.sock`));
     const frames: [number, Buffer][] = [];
-    const decoder = createFrameDecoder((type, payload) => frames.push([type, payload]), () => victim.destroy());
+    const decoder = createFrameDecoder(
+      (type, payload) => frames.push([type, payload]),
+      () => victim.destroy(),
+    );
     victim.on('data', (c: Buffer) => decoder.push(c));
     victim.on('error', () => undefined);
     await new Promise((r) => victim.once('connect', r));
@@ -271,7 +299,12 @@ users:
       // holds a few MiB for them.
       expect(refused).toBeGreaterThanOrEqual(320 - SESSION_LIMITS.waitingForHello);
       expect(growth).toBeLessThan(64);
-      await checkpoint('session socket: partial-message flood', 320, { refusedByCap: refused, peakRssGrowthMB: +growth.toFixed(1), loginMsDuringFlood: Math.round(median(during)), loginMsIdle: Math.round(idleLoginMs) });
+      await checkpoint('session socket: partial-message flood', 320, {
+        refusedByCap: refused,
+        peakRssGrowthMB: +growth.toFixed(1),
+        loginMsDuringFlood: Math.round(median(during)),
+        loginMsIdle: Math.round(idleLoginMs),
+      });
     } finally {
       clearInterval(sampler);
       for (const s of holders) s.destroy();
@@ -279,7 +312,15 @@ users:
   }, 180_000);
 
   it('gateway: repeated and out-of-order channel requests end at most that channel', async () => {
-    type Proto = { exec(id: number, cmd: string, reply: boolean): void; shell(id: number, reply: boolean): void; subsystem(id: number, name: string, reply: boolean): void; pty(id: number, rows: number, cols: number, h: number, w: number, term: string, modes: null, reply: boolean): void; env(id: number, k: string, v: string, reply: boolean): void; windowChange(id: number, rows: number, cols: number, h: number, w: number): void; signal(id: number, name: string): void };
+    type Proto = {
+      exec(id: number, cmd: string, reply: boolean): void;
+      shell(id: number, reply: boolean): void;
+      subsystem(id: number, name: string, reply: boolean): void;
+      pty(id: number, rows: number, cols: number, h: number, w: number, term: string, modes: null, reply: boolean): void;
+      env(id: number, k: string, v: string, reply: boolean): void;
+      windowChange(id: number, rows: number, cols: number, h: number, w: number): void;
+      signal(id: number, name: string): void;
+    };
     const client = await gatewayClient();
     const proto = (client as unknown as { _protocol: Proto })._protocol;
     try {
@@ -307,7 +348,11 @@ users:
   }, 120_000);
 
   it('gateway: a pre-authentication flood from one address does not lock out a login from another; a silent client is cut off', async () => {
-    const idle = median([(await gatewayLogin('true', '127.0.0.3')).ms, (await gatewayLogin('true', '127.0.0.3')).ms, (await gatewayLogin('true', '127.0.0.3')).ms]);
+    const idle = median([
+      (await gatewayLogin('true', '127.0.0.3')).ms,
+      (await gatewayLogin('true', '127.0.0.3')).ms,
+      (await gatewayLogin('true', '127.0.0.3')).ms,
+    ]);
     const flood: Socket[] = [];
     let closedByDaemon = 0;
     try {
@@ -335,7 +380,13 @@ users:
       clearInterval(trickle);
       const cutOffMs = Date.now() - t0;
       expect(cutOffMs).toBeLessThan(20_000);
-      await checkpoint('gateway: pre-auth flood', 201, { secondAddressLoginOk: true, gatewayLoginMsIdle: Math.round(idle), gatewayLoginMsDuringFlood: Math.round(during.ms), floodConnectionsRefused: closedByDaemon, slowVersionLineCutOffMs: cutOffMs });
+      await checkpoint('gateway: pre-auth flood', 201, {
+        secondAddressLoginOk: true,
+        gatewayLoginMsIdle: Math.round(idle),
+        gatewayLoginMsDuringFlood: Math.round(during.ms),
+        floodConnectionsRefused: closedByDaemon,
+        slowVersionLineCutOffMs: cutOffMs,
+      });
     } finally {
       for (const s of flood) s.destroy();
     }
@@ -362,7 +413,9 @@ users:
     await symlink('/dev/zero', join(zeroDir, 'Dockerfile'));
     const fifoImage = `${prefix}/fifo:1`;
     const zeroImage = `${prefix}/zero:1`;
-    await edit(`${baseConfig.replace('users:', `  ${prefix}-b1:\n    image: ${fifoImage}\n  ${prefix}-b2:\n    image: ${zeroImage}\nusers:`)}images:\n  ${fifoImage}:\n    build:\n      source: ${fifoDir}\n  ${zeroImage}:\n    build:\n      source: ${zeroDir}\n`);
+    await edit(
+      `${baseConfig.replace('users:', `  ${prefix}-b1:\n    image: ${fifoImage}\n  ${prefix}-b2:\n    image: ${zeroImage}\nusers:`)}images:\n  ${fifoImage}:\n    build:\n      source: ${fifoDir}\n  ${zeroImage}:\n    build:\n      source: ${zeroDir}\n`,
+    );
     const s = await daemon.until(
       (x) => x.config.ok && [fifoImage, zeroImage].every((ref) => x.images.some((i) => i.ref === ref && i.state === 'failed')),
       'both hostile builds to fail',
@@ -372,6 +425,9 @@ users:
     expect(s.images.find((i) => i.ref === zeroImage)?.message).toMatch(/Dockerfile/);
     await edit(baseConfig);
     await daemon.until((x) => x.config.ok && !x.images.some((i) => i.ref === fifoImage), 'the plain config back', 60_000);
-    await checkpoint('config and build inputs', 3, { aliasEditRefusedAfterMs: aliasParseMs, loginMsDuringAliasReload: Math.round(duringAliases[0]!) });
+    await checkpoint('config and build inputs', 3, {
+      aliasEditRefusedAfterMs: aliasParseMs,
+      loginMsDuringAliasReload: Math.round(duringAliases[0]!),
+    });
   }, 180_000);
 });

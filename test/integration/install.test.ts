@@ -64,7 +64,8 @@ async function make(args: string[], umask = '022'): Promise<Result> {
  * machine's /usr and /opt, earlier layers on top. `below` layers go under the machine's own files.
  */
 function inDevice(layers: string[], command: string[], options: { below?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  const lower = (dir: string) => [...layers.map((l) => join(l, dir)), `/${dir}`, ...(options.below ?? []).map((l) => join(l, dir))].join(':');
+  const lower = (dir: string) =>
+    [...layers.map((l) => join(l, dir)), `/${dir}`, ...(options.below ?? []).map((l) => join(l, dir))].join(':');
   const setup = [
     'set -e',
     `mount -t overlay skiff-core-test -o 'lowerdir=${lower('usr')}' /usr`,
@@ -110,7 +111,9 @@ describe('make install', () => {
       if (found.code !== 0) missing.push(tool);
     }
     if (missing.length > 0) {
-      throw new Error(`missing on this machine: ${missing.join(', ')}; run \`bash scripts/provision.sh\` as root (it installs make, gcc and systemd)`);
+      throw new Error(
+        `missing on this machine: ${missing.join(', ')}; run \`bash scripts/provision.sh\` as root (it installs make, gcc and systemd)`,
+      );
     }
     version = (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
     baseFiles = (await listTree(join(REPO, 'defaults/base'))).filter((p) => !p.endsWith('/'));
@@ -275,7 +278,10 @@ describe('make install', () => {
       const root = join(parts, target);
       const r = await make([target, `DESTDIR=${root}`]);
       expect(r.code, describeResult(`make ${target}`, r)).toBe(0);
-      expect((await listTree(root)).filter((p) => !p.endsWith('/')), target).toEqual([...files].sort());
+      expect(
+        (await listTree(root)).filter((p) => !p.endsWith('/')),
+        target,
+      ).toEqual([...files].sort());
     }
   });
 
@@ -305,7 +311,7 @@ describe('make install', () => {
     await chmod(join(tree, 'Makefile'), 0o644);
     const r = await run('make', ['--no-print-directory', 'install-daemon', `DESTDIR=${join(work, 'unbuilt-root')}`], { cwd: tree });
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("dist/skiff-core.mjs is missing");
+    expect(r.stderr).toContain('dist/skiff-core.mjs is missing');
     expect(r.stderr).toContain("'make build'");
     expect(existsSync(join(work, 'unbuilt-root'))).toBe(false);
   });

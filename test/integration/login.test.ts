@@ -19,7 +19,15 @@ import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conformanceSuite, type ConformanceTarget } from './conformance.js';
 import { startDevice, REPO_ROOT, run, type Device } from './helpers/device.js';
-import { BUSYBOX_IMAGE, cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
+import {
+  BUSYBOX_IMAGE,
+  cleanupByPrefix,
+  DEBIAN_SYSTEMD_IMAGE,
+  integrationSkipReason,
+  testDocker,
+  uniquePrefix,
+  waitFor,
+} from './helpers/engine.js';
 import { systemdContainer } from './helpers/configs.js';
 
 const CORE_CONTEXT = join(REPO_ROOT, 'test/fixtures/images/core');
@@ -30,7 +38,6 @@ const MARKER = '/etc/skiff-e2e-marker';
 const MB100 = 100_000_000;
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
-
 
 describe.skipIf(integrationSkipReason())('ssh logins into containers (device container, real sshd and clients)', () => {
   const docker = testDocker();
@@ -89,7 +96,12 @@ images:
       const logs = await dev.logs().catch(() => '(no device logs)');
       // The daemon's log, then sshd's: the last lines of each; engine calls (debug) left out.
       const [daemonPart = '', sshdPart = ''] = logs.split(/\n(?=---- docker logs )/);
-      const tail = (text: string, n: number) => text.split('\n').filter((l) => !l.includes('"level":"debug"')).slice(-n).join('\n');
+      const tail = (text: string, n: number) =>
+        text
+          .split('\n')
+          .filter((l) => !l.includes('"level":"debug"'))
+          .slice(-n)
+          .join('\n');
       (err as Error).message += `\n[${what}] device logs:\n${tail(daemonPart, 40)}\n${tail(sshdPart, 20)}`;
       throw err;
     }
@@ -106,7 +118,20 @@ images:
       // As the Go skiff-core left it: a mapped user in the docker group (root-equivalent).
       prepare: 'useradd --create-home --shell /bin/bash --groups docker alice',
     });
-    const opts = ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-i', dev.keyPath];
+    const opts = [
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-i',
+      dev.keyPath,
+    ];
     target = {
       sshArgs: ['-p', String(dev.sshPort), ...opts, 'core@127.0.0.1'],
       sftpArgs: ['-P', String(dev.sshPort), ...opts, 'core@127.0.0.1'],
@@ -158,7 +183,10 @@ images:
       // Progress about exactly this container/image, e.g. "image …-slow:1: building step 2/3: RUN …"
       // or "waiting for container …-slow to be set up".
       expect(lines.length, r.stderr).toBeGreaterThan(0);
-      expect(lines.some((l) => l.includes(slow) && /building|waiting|starting/.test(l)), r.stderr).toBe(true);
+      expect(
+        lines.some((l) => l.includes(slow) && /building|waiting|starting/.test(l)),
+        r.stderr,
+      ).toBe(true);
       expect(Date.now() - started).toBeGreaterThan(1000);
       console.log(`login during the build (${Date.now() - started} ms) saw:\n  ${lines.join('\n  ')}`);
     });
@@ -171,7 +199,13 @@ images:
       await new Promise<void>((resolve, reject) => {
         client.once('ready', () => resolve());
         client.once('error', reject);
-        client.connect({ host: '127.0.0.1', port: dev.sshPort, username: 'core', privateKey: readFileSync(dev.keyPath), readyTimeout: 30_000 });
+        client.connect({
+          host: '127.0.0.1',
+          port: dev.sshPort,
+          username: 'core',
+          privateKey: readFileSync(dev.keyPath),
+          readyTimeout: 30_000,
+        });
       });
       try {
         const channel = await new Promise<ClientChannel>((resolve, reject) =>
@@ -187,7 +221,11 @@ images:
           const m = await waitFor(() => re.exec(out), { what: `${end} in the terminal output`, timeoutMs: 30_000 }).catch((err: Error) => {
             throw new Error(`${err.message}\nterminal output so far: ${JSON.stringify(out)}`);
           });
-          return (m[1] ?? '').replace(/\r/g, '').trim().split('\n').map((l) => l.trim());
+          return (m[1] ?? '')
+            .replace(/\r/g, '')
+            .trim()
+            .split('\n')
+            .map((l) => l.trim());
         };
 
         channel.write('echo "S=$((6*7))"; whoami; pwd; cat /proc/1/comm; stty size; tty >/dev/null && echo has-tty; echo "E=$((7*6))x"\n');
@@ -222,7 +260,11 @@ images:
 
   it('exec: exit codes 0, 1 and 42', async () => {
     await containersReady();
-    for (const [command, code] of [['true', 0], ['false', 1], ['exit 42', 42]] as const) {
+    for (const [command, code] of [
+      ['true', 0],
+      ['false', 1],
+      ['exit 42', 42],
+    ] as const) {
       const r = await dev.ssh('core', command);
       expect(r.code, `${command}: ${r.stderr}`).toBe(code);
     }
@@ -297,7 +339,10 @@ images:
       const put = randomBytes(1_000_000);
       await writeFile(join(dev.dir, 'put.bin'), put);
 
-      const s = await dev.sftp('core', `put ${join(dev.dir, 'put.bin')} /home/core/sftp-put.bin\nget /home/core/marker.txt ${join(dev.dir, 'sftp-marker.txt')}\n`);
+      const s = await dev.sftp(
+        'core',
+        `put ${join(dev.dir, 'put.bin')} /home/core/sftp-put.bin\nget /home/core/marker.txt ${join(dev.dir, 'sftp-marker.txt')}\n`,
+      );
       expect(s.code, `${s.stdout.toString()}${s.stderr}`).toBe(0);
       expect(await readFile(join(dev.dir, 'sftp-marker.txt'), 'utf8')).toBe(marker);
 
@@ -308,7 +353,13 @@ images:
       expect(await readFile(join(dev.dir, 'scp-marker.txt'), 'utf8')).toBe(marker);
 
       // Both uploads are in the container, owned by its core user; none is on the device.
-      const inside = await run('docker', ['exec', core, 'sh', '-c', 'stat -c %U /home/core/sftp-put.bin /home/core/scp-put.bin && sha256sum /home/core/sftp-put.bin /home/core/scp-put.bin']);
+      const inside = await run('docker', [
+        'exec',
+        core,
+        'sh',
+        '-c',
+        'stat -c %U /home/core/sftp-put.bin /home/core/scp-put.bin && sha256sum /home/core/sftp-put.bin /home/core/scp-put.bin',
+      ]);
       const text = inside.stdout.toString();
       expect(inside.code, inside.stderr).toBe(0);
       expect(text.split('\n').slice(0, 2)).toEqual(['core', 'core']);
@@ -332,7 +383,10 @@ images:
     await withLogs('disconnect', async () => {
       const client = dev.spawnSsh('core', 'sleep 1000');
       try {
-        await waitFor(async () => (await processes(core, 'sleep 1000')).length > 0, { what: 'sleep 1000 in the container', timeoutMs: 30_000 });
+        await waitFor(async () => (await processes(core, 'sleep 1000')).length > 0, {
+          what: 'sleep 1000 in the container',
+          timeoutMs: 30_000,
+        });
       } finally {
         client.kill('SIGKILL');
       }
@@ -346,7 +400,10 @@ images:
     await withLogs('disconnect tty', async () => {
       const client = dev.spawnSsh('core', 'sleep 1001', { tty: true });
       try {
-        await waitFor(async () => (await processes(core, 'sleep 1001')).length > 0, { what: 'sleep 1001 in the container', timeoutMs: 30_000 });
+        await waitFor(async () => (await processes(core, 'sleep 1001')).length > 0, {
+          what: 'sleep 1001 in the container',
+          timeoutMs: 30_000,
+        });
       } finally {
         client.kill('SIGKILL');
       }
@@ -377,7 +434,12 @@ images:
     expect(await connectAs('alice', '/run/skiff-core/users/core.sock')).toBe('EACCES');
     const ls = await dev.exec('stat -c "%U %a %n" /run/skiff-core/users /run/skiff-core/users/*.sock');
     expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(
-      ['root 755 /run/skiff-core/users', 'alice 600 /run/skiff-core/users/alice.sock', 'builder 600 /run/skiff-core/users/builder.sock', 'core 600 /run/skiff-core/users/core.sock'].sort(),
+      [
+        'root 755 /run/skiff-core/users',
+        'alice 600 /run/skiff-core/users/alice.sock',
+        'builder 600 /run/skiff-core/users/builder.sock',
+        'core 600 /run/skiff-core/users/core.sock',
+      ].sort(),
     );
   });
 
@@ -386,7 +448,10 @@ images:
     await withLogs('docker group', async () => {
       for (const user of ['core', 'alice']) {
         // In the session…
-        const inSession = await dev.ssh(user, 'id; test -e /var/run/docker.sock && echo has-socket; test -e /run/docker.sock && echo has-socket; true');
+        const inSession = await dev.ssh(
+          user,
+          'id; test -e /var/run/docker.sock && echo has-socket; test -e /run/docker.sock && echo has-socket; true',
+        );
         expect(inSession.code, inSession.stderr).toBe(0);
         expect(inSession.stdout.toString()).not.toMatch(/docker|has-socket/);
         // …and on the device: the host account (alice was in the group before the daemon ran).
@@ -396,7 +461,9 @@ images:
       }
       const members = await dev.exec('getent group docker');
       expect(members.stdout.trim()).toMatch(/^docker:x:\d+:$/);
-      const curl = await dev.exec(['curl', '-sS', '--max-time', '5', '--unix-socket', '/var/run/docker.sock', 'http://localhost/_ping'], { user: 'core' });
+      const curl = await dev.exec(['curl', '-sS', '--max-time', '5', '--unix-socket', '/var/run/docker.sock', 'http://localhost/_ping'], {
+        user: 'core',
+      });
       // curl's "(7) Couldn't connect to server": connect(2) on the socket failed (EACCES, see above).
       expect(curl.code, curl.stderr).toBe(7);
       expect(curl.stdout).not.toBe('OK');
@@ -420,15 +487,19 @@ images:
         { user: 'core' },
       );
       expect(plant.code, plant.stderr).toBe(0);
-      const snapshot = 'sha256sum /etc/passwd /etc/shadow /etc/group /etc/gshadow /etc/shells; ls -la /etc | grep -v " skiff-core$" | sha256sum';
+      const snapshot =
+        'sha256sum /etc/passwd /etc/shadow /etc/group /etc/gshadow /etc/shells; ls -la /etc | grep -v " skiff-core$" | sha256sum';
       const before = await dev.exec(snapshot);
       await dev.exec('touch /tmp/stamp && sleep 1');
 
       // A config change that makes the daemon write core's keys, then a reload.
       const extraKey = (await readFile(`${dev.keyPath}.pub`, 'utf8')).trim().replace(/\S+$/, 'planted-test-key');
-      const written = await dev.exec('cat > /mnt/persist/skiff/core/config.yaml.new && mv /mnt/persist/skiff/core/config.yaml.new /mnt/persist/skiff/core/config.yaml', {
-        input: config(`\n      sshKeys:\n        - "${extraKey}"`),
-      });
+      const written = await dev.exec(
+        'cat > /mnt/persist/skiff/core/config.yaml.new && mv /mnt/persist/skiff/core/config.yaml.new /mnt/persist/skiff/core/config.yaml',
+        {
+          input: config(`\n      sshKeys:\n        - "${extraKey}"`),
+        },
+      );
       expect(written.code, written.stderr).toBe(0);
       const reload = await dev.exec(['skiff-core', 'reload']);
       expect(reload.code, reload.stderr).toBe(0);
@@ -441,7 +512,9 @@ images:
       expect(after.stdout).toBe(before.stdout);
       const changed = await dev.exec('find /etc /root /home/core -xdev -newer /tmp/stamp | sort');
       expect(changed.stdout.split('\n').filter((p) => p && !p.startsWith('/etc/skiff-core/authorized_keys'))).toEqual([]);
-      expect((await dev.exec('ls /etc/authorized_keys /etc/.skiff-core.yaml /etc/.skiff-core-setup.log 2>/dev/null; true')).stdout).toBe('');
+      expect((await dev.exec('ls /etc/authorized_keys /etc/.skiff-core.yaml /etc/.skiff-core-setup.log 2>/dev/null; true')).stdout).toBe(
+        '',
+      );
       expect((await dev.exec('readlink /home/core/.ssh')).stdout.trim()).toBe('/etc');
 
       // The planted routing file is ignored: core still lands in its own container as core.
@@ -458,7 +531,9 @@ images:
 
   /** Starts the daemon again as the device's boot did; resolves once USER's socket answers. */
   async function startDaemonAgain(user: string) {
-    await dev.exec('rm -f /run/skiff-core/users/*.sock; setsid -f /usr/bin/skiff-core daemon --create-users >>/var/log/skiff-core.log 2>&1 </dev/null');
+    await dev.exec(
+      'rm -f /run/skiff-core/users/*.sock; setsid -f /usr/bin/skiff-core daemon --create-users >>/var/log/skiff-core.log 2>&1 </dev/null',
+    );
     await socketReady(user);
   }
 
@@ -470,7 +545,9 @@ images:
       client.once('error', reject);
       client.connect({ host: '127.0.0.1', port: dev.sshPort, username: user, privateKey: readFileSync(dev.keyPath), readyTimeout: 30_000 });
     });
-    const channel = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, ch) => (err ? reject(err) : resolve(ch))));
+    const channel = await new Promise<ClientChannel>((resolve, reject) =>
+      client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, ch) => (err ? reject(err) : resolve(ch))),
+    );
     let out = '';
     channel.on('data', (d: Buffer) => (out += d.toString()));
     const exit = new Promise<number | undefined>((resolve) => channel.once('exit', (code: number | undefined) => resolve(code)));
@@ -484,7 +561,11 @@ images:
       const m = await waitFor(() => re.exec(out), { what: `the answer to ${script}`, timeoutMs: 20_000 }).catch((err: Error) => {
         throw new Error(`${err.message}\nterminal output so far: ${JSON.stringify(out)}`);
       });
-      return (m[1] ?? '').replace(/\r/g, '').trim().split('\n').map((l) => l.trim());
+      return (m[1] ?? '')
+        .replace(/\r/g, '')
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
     };
     return { client, channel, exit, ask };
   }
@@ -530,11 +611,14 @@ images:
     });
   });
 
-  it('a client that left while the daemon was down: its processes are gone within 5 s of the daemon\'s return', async () => {
+  it("a client that left while the daemon was down: its processes are gone within 5 s of the daemon's return", async () => {
     await containersReady();
     await withLogs('orphan after restart', async () => {
       const client = dev.spawnSsh('alice', 'sleep 1002');
-      await waitFor(async () => (await processes(lite, 'sleep 1002')).length > 0, { what: 'sleep 1002 in the container', timeoutMs: 30_000 });
+      await waitFor(async () => (await processes(lite, 'sleep 1002')).length > 0, {
+        what: 'sleep 1002 in the container',
+        timeoutMs: 30_000,
+      });
       await killDaemon();
       client.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 1000));
@@ -542,7 +626,11 @@ images:
       expect(await processes(lite, 'sleep 1002')).toHaveLength(1);
       await startDaemonAgain('alice');
       const back = Date.now();
-      await waitFor(async () => (await processes(lite, 'sleep 1002')).length === 0, { what: 'sleep 1002 to be ended', timeoutMs: 5000, intervalMs: 200 });
+      await waitFor(async () => (await processes(lite, 'sleep 1002')).length === 0, {
+        what: 'sleep 1002 to be ended',
+        timeoutMs: 5000,
+        intervalMs: 200,
+      });
       console.log(`orphaned session ended ${Date.now() - back} ms after the daemon's socket was back`);
     });
   });

@@ -98,9 +98,7 @@ describe.skipIf(integrationSkipReason())('reconcile/obtain-image against the rea
   }
 
   function failedAttempts(events: ImageEvent[]): { attempt: string; message: string }[] {
-    return events.flatMap((event) =>
-      event.phase === 'attempt-failed' ? [{ attempt: event.attempt, message: event.message }] : [],
-    );
+    return events.flatMap((event) => (event.phase === 'attempt-failed' ? [{ attempt: event.attempt, message: event.message }] : []));
   }
 
   beforeAll(async () => {
@@ -146,9 +144,7 @@ describe.skipIf(integrationSkipReason())('reconcile/obtain-image against the rea
         const progress = pullProgress(first.events);
         expect(progress.length).toBeGreaterThan(0);
         expect(progress.every((p) => p.from === REMOTE)).toBe(true);
-        expect(progress.some((p) => p.progress.total > 0 && p.progress.layers.some((l) => l.status === 'Downloading'))).toBe(
-          true,
-        );
+        expect(progress.some((p) => p.progress.total > 0 && p.progress.layers.some((l) => l.status === 'Downloading'))).toBe(true);
         expect(progress.at(-1)?.progress.current).toBe(progress.at(-1)?.progress.total);
         expect(first.events.at(-1)).toEqual({ kind: 'image', ref: LOCAL, phase: 'ready', id: pushedId });
         expect((await engine.inspectImage(LOCAL))?.repoTags).toEqual(expect.arrayContaining([LOCAL, REMOTE]));
@@ -168,7 +164,9 @@ describe.skipIf(integrationSkipReason())('reconcile/obtain-image against the rea
 
     it('always: keeps the present image with a warning when the refresh cannot be pulled', async () => {
       const ref = `${prefix}/local-only:1`;
-      await testDocker().getImage(BUSYBOX_IMAGE).tag({ repo: `${prefix}/local-only`, tag: '1' });
+      await testDocker()
+        .getImage(BUSYBOX_IMAGE)
+        .tag({ repo: `${prefix}/local-only`, tag: '1' });
       const busybox = await engine.inspectImage(BUSYBOX_IMAGE);
 
       const outcome = await obtain(ref, { pull: { pullPolicy: 'always', registry: TEST_REGISTRY } });

@@ -9,18 +9,37 @@ import { createDockerEngine } from '../../src/engine/docker-engine.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { converge } from '../../src/reconcile/converge.js';
 import { runCli } from './helpers/cli.js';
-import { BUSYBOX_IMAGE, cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, execIn, integrationSkipReason, testDocker, TEST_REGISTRY, uniquePrefix } from './helpers/engine.js';
+import {
+  BUSYBOX_IMAGE,
+  cleanupByPrefix,
+  execIn,
+  integrationSkipReason,
+  testDocker,
+  TEST_REGISTRY,
+  uniquePrefix,
+} from './helpers/engine.js';
 import { systemdContainer } from './helpers/configs.js';
 
 const CORE_CONTEXT = fileURLToPath(new URL('../fixtures/images/core', import.meta.url));
-
 
 const exec = execIn;
 
 /** Every engine call that changes something, by method name. */
 function recording(engine: Engine): { engine: Engine; calls: string[] } {
   const calls: string[] = [];
-  const mutating = new Set(['pullImage', 'tagImage', 'removeImage', 'buildImage', 'createContainer', 'startContainer', 'stopContainer', 'removeContainer', 'renameContainer', 'commitContainer', 'execRun']);
+  const mutating = new Set([
+    'pullImage',
+    'tagImage',
+    'removeImage',
+    'buildImage',
+    'createContainer',
+    'startContainer',
+    'stopContainer',
+    'removeContainer',
+    'renameContainer',
+    'commitContainer',
+    'execRun',
+  ]);
   const wrapped = new Proxy(engine, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -83,7 +102,11 @@ images:
   afterAll(async () => {
     await cleanupByPrefix(prefix, docker);
     const snapshots = await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${prefix}-*`] } });
-    for (const image of snapshots) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    for (const image of snapshots)
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -145,7 +168,9 @@ images:
     const before = await docker.getContainer(core).inspect();
     await write(baseConfig(['EDITION=2']));
     const result = await setup();
-    expect(result.stdout).toMatch(new RegExp(`container +${core} +replaced +applying changed options: recreated from snapshot skiff-core-snapshot/${core}:`));
+    expect(result.stdout).toMatch(
+      new RegExp(`container +${core} +replaced +applying changed options: recreated from snapshot skiff-core-snapshot/${core}:`),
+    );
     expect(result.code).toBe(0);
 
     const after = await docker.getContainer(core).inspect();
@@ -186,13 +211,22 @@ images:
   it('leaves a container it did not create alone and reports it', async () => {
     const foreignName = `${prefix}-foreign`;
     // Init: sleep as PID 1 would ignore SIGTERM and make the adopt's stop wait for its timeout.
-    const foreign = await docker.createContainer({ name: foreignName, Image: BUSYBOX_IMAGE, Cmd: ['sleep', '1000000'], HostConfig: { Init: true } });
+    const foreign = await docker.createContainer({
+      name: foreignName,
+      Image: BUSYBOX_IMAGE,
+      Cmd: ['sleep', '1000000'],
+      HostConfig: { Init: true },
+    });
     await foreign.start();
     const before = await foreign.inspect();
-    await write(`containers:\n  ${foreignName}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "5"]\n    startAfterCreate: true\n  ${prefix}-other:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n`);
+    await write(
+      `containers:\n  ${foreignName}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "5"]\n    startAfterCreate: true\n  ${prefix}-other:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n`,
+    );
     const result = await setup();
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(new RegExp(`container +${foreignName} +foreign +a container named "${foreignName}" exists but skiff-core did not create it`));
+    expect(result.stdout).toMatch(
+      new RegExp(`container +${foreignName} +foreign +a container named "${foreignName}" exists but skiff-core did not create it`),
+    );
     expect(result.stdout).toContain(`skiff-core adopt ${foreignName}`);
     expect(result.stdout).toMatch(new RegExp(`container +${prefix}-other +created`));
     const after = await foreign.inspect();
@@ -212,14 +246,22 @@ images:
     expect(await exec(docker, foreignName, ['cat', '/root-marker'])).toBe('kept\n');
   });
 
-  it('surfaces the engine\'s refusal of privileged containers without breaking the others', async () => {
+  it("surfaces the engine's refusal of privileged containers without breaking the others", async () => {
     const priv = `${prefix}-priv`;
     const fine = `${prefix}-fine`;
-    await write(`containers:\n  ${priv}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    privileged: true\n    startAfterCreate: true\n  ${prefix}-allcaps:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    capAdd: [ALL]\n    startAfterCreate: true\n  ${fine}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n`);
+    await write(
+      `containers:\n  ${priv}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    privileged: true\n    startAfterCreate: true\n  ${prefix}-allcaps:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    capAdd: [ALL]\n    startAfterCreate: true\n  ${fine}:\n    image: ${BUSYBOX_IMAGE}\n    cmd: ["sleep", "1000000"]\n    startAfterCreate: true\n`,
+    );
     const result = await setup();
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(new RegExp(`container +${priv} +failed +container ${priv} failed to start: .*(operation not permitted|apply caps)`));
-    expect(result.stdout).toMatch(new RegExp(`container +${prefix}-allcaps +failed +container ${prefix}-allcaps failed to start: .*(operation not permitted|apply caps)`));
+    expect(result.stdout).toMatch(
+      new RegExp(`container +${priv} +failed +container ${priv} failed to start: .*(operation not permitted|apply caps)`),
+    );
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `container +${prefix}-allcaps +failed +container ${prefix}-allcaps failed to start: .*(operation not permitted|apply caps)`,
+      ),
+    );
     expect(result.stdout).toMatch(new RegExp(`container +${fine} +created`));
     expect(result.stdout).toContain('setup incomplete');
     expect((await docker.getContainer(fine).inspect()).State.Running).toBe(true);

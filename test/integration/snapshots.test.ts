@@ -30,7 +30,11 @@ describe.skipIf(integrationSkipReason())('snapshots (real engine)', () => {
   });
   afterAll(async () => {
     await cleanupByPrefix(prefix, docker);
-    for (const image of await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${name}`] } })) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+    for (const image of await docker.listImages({ filters: { reference: [`skiff-core-snapshot/${name}`] } }))
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -33,11 +33,20 @@ async function portFree(port: number): Promise<boolean> {
   return ok;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+      },
+    );
     if (opts.input !== undefined) {
       child.stdin!.on('error', () => undefined); // the far side may exit before reading it
       child.stdin!.end(opts.input);
@@ -54,7 +63,12 @@ interface Started {
 
 /** `npm start -- ARGS` in the copy, in its own process group (so SIGINT to it is a Ctrl-C). */
 function npmStart(cwd: string, args: string[], env: Record<string, string> = {}): Started {
-  const child = spawn('npm', ['start', '--', ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
+  const child = spawn('npm', ['start', '--', ...args], {
+    cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -92,16 +106,26 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
   const enginesToRemove: string[] = [];
 
   const statusOf = async (config: string, runDir: string, env: Record<string, string> = {}): Promise<StatusSnapshot> => {
-    const r = await run(process.execPath, [join(copy, 'dist/skiff-core.mjs'), '--config', config, 'status', '--json', '--run-dir', runDir], { cwd: copy, env });
+    const r = await run(
+      process.execPath,
+      [join(copy, 'dist/skiff-core.mjs'), '--config', config, 'status', '--json', '--run-dir', runDir],
+      { cwd: copy, env },
+    );
     return JSON.parse(r.stdout) as StatusSnapshot;
   };
 
   beforeAll(async () => {
     copy = await mkdtemp(join(tmpdir(), `${prefix}-clone-`));
-    const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO }).toString().split('\0').filter(Boolean);
+    const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO })
+      .toString()
+      .split('\0')
+      .filter(Boolean);
     for (const file of files) {
       // A tracked file deleted in the working tree is not part of what a commit would hold.
-      const isFile = await stat(join(REPO, file)).then((s) => s.isFile(), () => false);
+      const isFile = await stat(join(REPO, file)).then(
+        (s) => s.isFile(),
+        () => false,
+      );
       if (!isFile) continue;
       await mkdir(dirname(join(copy, file)), { recursive: true });
       await copyFile(join(REPO, file), join(copy, file));
@@ -170,7 +194,22 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
     // key prompt, no password prompt. The login waits for the image build and systemd's boot.
     const [cmd, ...args] = printed.command.split(' ');
     const loginStart = Date.now();
-    const login = await run(cmd!, ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...args, 'whoami; cat /proc/1/comm'], { cwd: copy, timeoutMs: 300_000 });
+    const login = await run(
+      cmd!,
+      [
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'LogLevel=ERROR',
+        ...args,
+        'whoami; cat /proc/1/comm',
+      ],
+      { cwd: copy, timeoutMs: 300_000 },
+    );
     const loginMs = Date.now() - loginStart;
     expect(login.code, `${login.stderr}\ndaemon log:\n${started.err().slice(-4000)}`).toBe(0);
     expect(login.stdout.trim().split('\n').slice(-2)).toEqual(['core', 'systemd']);
@@ -211,11 +250,17 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
   it('not root and no engine: one message naming what is missing and the command that fixes it', async () => {
     await chmod(copy, 0o755); // readable by the unprivileged user below (mkdtemp makes it 0700)
     if (!(await stat(join(copy, 'dist/skiff-core.mjs')).catch(() => undefined))) await run('npm', ['run', 'build'], { cwd: copy });
-    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'scripts/start.mjs', '--port', String(await freePort())], {
-      cwd: copy,
-      env: { DOCKER_HOST: `unix://${join(copy, 'no-engine', 'docker.sock')}` },
-    });
-    expect(r.stderr.trim()).toBe(`npm start: no Docker engine answers on ${join(copy, 'no-engine', 'docker.sock')} (no such socket), and installing one needs root: run it as root: sudo npm start`);
+    const r = await run(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'scripts/start.mjs', '--port', String(await freePort())],
+      {
+        cwd: copy,
+        env: { DOCKER_HOST: `unix://${join(copy, 'no-engine', 'docker.sock')}` },
+      },
+    );
+    expect(r.stderr.trim()).toBe(
+      `npm start: no Docker engine answers on ${join(copy, 'no-engine', 'docker.sock')} (no such socket), and installing one needs root: run it as root: sudo npm start`,
+    );
     expect(r.code).toBe(1);
   });
 
@@ -228,29 +273,53 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
     const port = await freePort();
     const started = npmStart(copy, ['--port', String(port), '--name-prefix', `${prefix}-`], { DOCKER_HOST: dockerHost });
     runs.push(started);
-    const command = await waitFor(() => {
-      if (started.child.exitCode !== null) throw new Error(`npm start exited (${started.child.exitCode})`);
-      return /^\s*Log in:\s+(ssh .*)$/m.exec(started.out())?.[1]?.trim();
-    }, { what: 'npm start to print how to connect', timeoutMs: 240_000, intervalMs: 200 }).catch((err: Error) => {
+    const command = await waitFor(
+      () => {
+        if (started.child.exitCode !== null) throw new Error(`npm start exited (${started.child.exitCode})`);
+        return /^\s*Log in:\s+(ssh .*)$/m.exec(started.out())?.[1]?.trim();
+      },
+      { what: 'npm start to print how to connect', timeoutMs: 240_000, intervalMs: 200 },
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\nstdout:\n${started.out()}\nstderr:\n${started.err().slice(-4000)}`);
     });
     const out = started.out();
-    expect(out).toContain(`npm start: no Docker engine answers on ${join(engineDir, 'docker.sock')} (no such socket); installing and starting one: bash scripts/provision.sh engine`);
+    expect(out).toContain(
+      `npm start: no Docker engine answers on ${join(engineDir, 'docker.sock')} (no such socket); installing and starting one: bash scripts/provision.sh engine`,
+    );
     // The switch is said in one line, naming the image and pointing at the explicit choice.
     const switched = out.split('\n').filter((l) => l.includes('running the offline variant instead'));
     expect(switched).toHaveLength(1);
-    expect(switched[0]).toMatch(/^npm start: quay\.io\/skiffos\/skiff-core-debian:latest cannot be pulled \(.+\); running the offline variant instead \(defaults\/offline\.yaml; "npm start -- --offline" picks it directly\)\.$/);
+    expect(switched[0]).toMatch(
+      /^npm start: quay\.io\/skiffos\/skiff-core-debian:latest cannot be pulled \(.+\); running the offline variant instead \(defaults\/offline\.yaml; "npm start -- --offline" picks it directly\)\.$/,
+    );
     expect(command).toBe(`ssh -i .state/id_ed25519 -p ${port} core@127.0.0.1`);
     expect(started.err()).toMatch(/\[provision\] engine: started dockerd, answering on .*docker\.sock/);
 
     const [cmd, ...args] = command.split(' ');
-    const login = await run(cmd!, ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...args, 'whoami; cat /proc/1/comm'], { cwd: copy, timeoutMs: 300_000 });
+    const login = await run(
+      cmd!,
+      [
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'LogLevel=ERROR',
+        ...args,
+        'whoami; cat /proc/1/comm',
+      ],
+      { cwd: copy, timeoutMs: 300_000 },
+    );
     expect(login.code, `${login.stderr}\ndaemon log:\n${started.err().slice(-4000)}`).toBe(0);
     expect(login.stdout.trim().split('\n').slice(-2)).toEqual(['core', 'systemd']);
     const s = await statusOf(join(copy, '.state/offline.yaml'), join(copy, '.state/run-offline'), { DOCKER_HOST: dockerHost });
     if (s.daemon.pid) daemonPids.push(s.daemon.pid);
     // The container runs on the engine npm start provisioned.
-    const onPrivate = execFileSync('docker', ['ps', '--format', '{{.Names}}'], { env: { ...process.env, DOCKER_HOST: dockerHost } }).toString();
+    const onPrivate = execFileSync('docker', ['ps', '--format', '{{.Names}}'], {
+      env: { ...process.env, DOCKER_HOST: dockerHost },
+    }).toString();
     expect(onPrivate.split('\n')).toContain(`${prefix}-core-offline`);
 
     ctrlC(started);

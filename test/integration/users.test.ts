@@ -13,14 +13,7 @@ import { createDockerEngine } from '../../src/engine/docker-engine.js';
 import { ensureContainerUser } from '../../src/users/container-user.js';
 import type { HostUserOutcome, HostUserSpec } from '../../src/users/host-user.js';
 import { sha512Crypt } from '../../src/users/sha512-crypt.js';
-import {
-  BUSYBOX_IMAGE,
-  DEBIAN_SYSTEMD_IMAGE,
-  cleanupByPrefix,
-  integrationSkipReason,
-  testDocker,
-  uniquePrefix,
-} from './helpers/engine.js';
+import { BUSYBOX_IMAGE, DEBIAN_SYSTEMD_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix } from './helpers/engine.js';
 
 const LAUNCHER = '/usr/bin/skiff-core';
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1 alice@laptop';
@@ -33,12 +26,10 @@ function changedPaths(before: string[], after: string[]): string[] {
   const b = new Set(before);
   const a = new Set(after);
   const differing = [...before.filter((l) => !a.has(l)), ...after.filter((l) => !b.has(l))];
-  return [...new Set(differing.map((l) => (/^[0-9a-f]{32}  /.test(l) ? l.slice(34) : l.split(' ')[0]!)))].sort();
+  return [...new Set(differing.map((l) => (/^[0-9a-f]{32} {2}/.test(l) ? l.slice(34) : l.split(' ')[0]!)))].sort();
 }
 
-type DriverResult =
-  | { ok: true; kind: string; outcome: HostUserOutcome }
-  | { ok: false; kind: string; code: string; message: string };
+type DriverResult = { ok: true; kind: string; outcome: HostUserOutcome } | { ok: false; kind: string; code: string; message: string };
 
 describe.skipIf(integrationSkipReason())('users against real account tools in a container', () => {
   const prefix = uniquePrefix();
@@ -85,7 +76,9 @@ describe.skipIf(integrationSkipReason())('users against real account tools in a 
   async function accountFilesConsistent(): Promise<void> {
     const result = await engine.execRun(device, ['sh', '-c', 'pwck -r; grpck -r'], { user: '0:0' });
     // pwck also complains about system users' missing home directories (e.g. /nonexistent).
-    const problems = `${result.stdout}${result.stderr}`.split('\n').filter((l) => l !== '' && !/directory .* does not exist|no changes/.test(l));
+    const problems = `${result.stdout}${result.stderr}`
+      .split('\n')
+      .filter((l) => l !== '' && !/directory .* does not exist|no changes/.test(l));
     expect(problems).toEqual([]);
   }
 
@@ -176,13 +169,17 @@ describe.skipIf(integrationSkipReason())('users against real account tools in a 
     expect(hash).toMatch(/^\$6\$rounds=20000\$skiff/);
 
     expect(await sh('cat /etc/skiff-core/authorized_keys/core')).toContain(`${ROOT_KEY}\n${KEY}\n`);
-    expect((await sh('stat -c "%U:%G %a %F" /etc/skiff-core /etc/skiff-core/authorized_keys /etc/skiff-core/authorized_keys/core')).trim().split('\n')).toEqual([
-      'root:root 755 directory',
-      'root:root 755 directory',
-      'root:root 644 regular file',
-    ]);
+    expect(
+      (await sh('stat -c "%U:%G %a %F" /etc/skiff-core /etc/skiff-core/authorized_keys /etc/skiff-core/authorized_keys/core'))
+        .trim()
+        .split('\n'),
+    ).toEqual(['root:root 755 directory', 'root:root 755 directory', 'root:root 644 regular file']);
     // The user can read its keys file (sshd reads it as the user) but not change it.
-    expect(await sh('su -s /bin/sh -c "cat /etc/skiff-core/authorized_keys/core >/dev/null && ! test -w /etc/skiff-core/authorized_keys/core && echo ok" core')).toBe('ok\n');
+    expect(
+      await sh(
+        'su -s /bin/sh -c "cat /etc/skiff-core/authorized_keys/core >/dev/null && ! test -w /etc/skiff-core/authorized_keys/core && echo ok" core',
+      ),
+    ).toBe('ok\n');
 
     const before = await tree();
     const again = await ready(coreSpec());
@@ -226,7 +223,12 @@ describe.skipIf(integrationSkipReason())('users against real account tools in a 
     expect((await sh('id -nG legacy')).trim().split(' ').sort()).toEqual(['audio', 'legacy']);
 
     const legacy2 = await ready({ name: 'legacy2', shell: LAUNCHER, createUsers: false, auth: { locked: true, sshKeys: [KEY] } });
-    expect(legacy2.outcome.changes).toContainEqual({ kind: 'docker-group-left', group: 'docker', wasPrimary: true, newPrimaryGroup: 'legacy2' });
+    expect(legacy2.outcome.changes).toContainEqual({
+      kind: 'docker-group-left',
+      group: 'docker',
+      wasPrimary: true,
+      newPrimaryGroup: 'legacy2',
+    });
     expect((await sh('id -gn legacy2; id -nG legacy2')).trim().split('\n')).toEqual(['legacy2', 'legacy2']);
     // Its `passwd -l` lock ("!…") became "*".
     expect(await shadowHash('legacy2')).toBe('*');

@@ -5,7 +5,7 @@ import { EXIT, writeLine } from '../io.js';
 
 export const configSchema: Command = {
   path: ['config', 'schema'],
-  summary: 'Print the config file\'s JSON Schema (for editors)',
+  summary: "Print the config file's JSON Schema (for editors)",
   help: `Usage: skiff-core config schema
 
 Prints a JSON Schema (draft 2020-12) of the config file. Editors with the YAML language server

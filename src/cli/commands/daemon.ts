@@ -45,19 +45,23 @@ Options:
                      ssh_host_ed25519_key beside the config)
   -h, --help         show this help`,
   async run(argv, ctx) {
-    const { values } = parse(argv, {
-      ...HELP_OPTION,
-      'work-dir': { type: 'string' },
-      'run-dir': { type: 'string' },
-      defconfig: { type: 'string' },
-      'log-level': { type: 'string' },
-      'ready-timeout': { type: 'string' },
-      'create-users': { type: 'boolean' },
-      users: { type: 'string' },
-      launcher: { type: 'string' },
-      'ssh-listen': { type: 'string', multiple: true },
-      'host-key': { type: 'string' },
-    }, 0);
+    const { values } = parse(
+      argv,
+      {
+        ...HELP_OPTION,
+        'work-dir': { type: 'string' },
+        'run-dir': { type: 'string' },
+        defconfig: { type: 'string' },
+        'log-level': { type: 'string' },
+        'ready-timeout': { type: 'string' },
+        'create-users': { type: 'boolean' },
+        users: { type: 'string' },
+        launcher: { type: 'string' },
+        'ssh-listen': { type: 'string', multiple: true },
+        'host-key': { type: 'string' },
+      },
+      0,
+    );
     if (values.help) {
       writeLine(ctx.io.stdout, this.help);
       return EXIT.ok;
@@ -106,7 +110,12 @@ Options:
       hostKeyPath: hostKey,
       daemon: d,
       log,
-      onStatus: (s) => d.setGatewayStatus({ listening: s.listening, ...(s.hostKeyFingerprint ? { hostKeyFingerprint: s.hostKeyFingerprint } : {}), ...(s.hostKeyPath ? { hostKeyPath: s.hostKeyPath } : {}) }),
+      onStatus: (s) =>
+        d.setGatewayStatus({
+          listening: s.listening,
+          ...(s.hostKeyFingerprint ? { hostKeyFingerprint: s.hostKeyFingerprint } : {}),
+          ...(s.hostKeyPath ? { hostKeyPath: s.hostKeyPath } : {}),
+        }),
     });
 
     return new Promise<number>((resolveExit) => {
@@ -120,7 +129,10 @@ Options:
         process.off('SIGTERM', onStop);
         process.off('SIGINT', onStop);
         // New logins stop first; then the daemon (containers keep running).
-        void gateway.close().then(() => d.stop()).then(() => resolveExit(EXIT.ok));
+        void gateway
+          .close()
+          .then(() => d.stop())
+          .then(() => resolveExit(EXIT.ok));
       };
       process.on('SIGHUP', onHup);
       process.on('SIGTERM', onStop);
@@ -154,4 +166,3 @@ function notifySystemd(env: NodeJS.ProcessEnv, log: Logger): void {
   const child = spawn('systemd-notify', ['--ready', `--pid=${process.pid}`, '--status=converging'], { stdio: 'ignore' });
   child.on('error', (err) => log.warn({ err }, 'systemd-notify failed; systemd will not see readiness'));
 }
-

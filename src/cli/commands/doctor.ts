@@ -31,7 +31,11 @@ Options:
   --launcher PATH     the login shell mapped users should have (default /usr/bin/skiff-core)
   --run-dir DIR       the daemon's socket directory ($SKIFF_CORE_RUN_DIR)`,
   async run(argv, ctx) {
-    const { values } = parse(argv, { ...HELP_OPTION, 'sshd-config': { type: 'string' }, launcher: { type: 'string' }, 'run-dir': { type: 'string' } }, 0);
+    const { values } = parse(
+      argv,
+      { ...HELP_OPTION, 'sshd-config': { type: 'string' }, launcher: { type: 'string' }, 'run-dir': { type: 'string' } },
+      0,
+    );
     if (values.help) {
       writeLine(ctx.io.stdout, this.help);
       return EXIT.ok;
@@ -51,7 +55,11 @@ Options:
 
     const loaded = await loadConfigFile(ctx.configPath);
     if (!loaded.ok) {
-      findings.push({ severity: 'error', setting: ctx.configPath, message: `has ${loaded.diagnostics.filter((d) => d.severity === 'error').length} error(s); run skiff-core config validate` });
+      findings.push({
+        severity: 'error',
+        setting: ctx.configPath,
+        message: `has ${loaded.diagnostics.filter((d) => d.severity === 'error').length} error(s); run skiff-core config validate`,
+      });
     } else {
       ok.push(`config (${ctx.configPath})`);
       const plain = plainPasswordUsers(loaded.config);
@@ -70,14 +78,26 @@ Options:
       for (const name of Object.keys(loaded.config.users)) {
         const entry = findPasswdEntry(passwd, name);
         if (!entry) {
-          findings.push({ severity: 'warning', setting: `user ${name}`, message: 'has no host account (the daemon creates it with --create-users)' });
+          findings.push({
+            severity: 'warning',
+            setting: `user ${name}`,
+            message: 'has no host account (the daemon creates it with --create-users)',
+          });
           continue;
         }
         if (docker && (docker.members.includes(name) || entry.gid === docker.gid)) {
-          findings.push({ severity: 'error', setting: `user ${name}`, message: `is in the ${DOCKER_GROUP} group, i.e. root-equivalent; the daemon removes it (or: gpasswd -d ${name} ${DOCKER_GROUP})` });
+          findings.push({
+            severity: 'error',
+            setting: `user ${name}`,
+            message: `is in the ${DOCKER_GROUP} group, i.e. root-equivalent; the daemon removes it (or: gpasswd -d ${name} ${DOCKER_GROUP})`,
+          });
         }
         if (entry.shell !== launcher) {
-          findings.push({ severity: 'error', setting: `user ${name}`, message: `has login shell ${entry.shell}, not ${launcher}: its logins would not reach the container` });
+          findings.push({
+            severity: 'error',
+            setting: `user ${name}`,
+            message: `has login shell ${entry.shell}, not ${launcher}: its logins would not reach the container`,
+          });
         }
       }
     }

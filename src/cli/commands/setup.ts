@@ -85,10 +85,15 @@ Options:
       return EXIT.ok;
     }
     if (positionals.length === 0) throw new UsageError('name the container(s) to adopt');
-    return runConverge(ctx, { workDir: values['work-dir'], createUsers: false, adopt: new Set(positionals), users: 'lookup', launcherPath: '/usr/bin/skiff-core' });
+    return runConverge(ctx, {
+      workDir: values['work-dir'],
+      createUsers: false,
+      adopt: new Set(positionals),
+      users: 'lookup',
+      launcherPath: '/usr/bin/skiff-core',
+    });
   },
 };
-
 
 interface ConvergeCommandOptions {
   workDir: string | undefined;
@@ -129,12 +134,16 @@ async function runConverge(ctx: Context, opts: ConvergeCommandOptions): Promise<
   let report: ConvergeReport;
   const engine = createDockerEngine();
   try {
-    report = await converge(config, { engine, workDir }, {
-      onProgress: (e) => view.onEvent(e),
-      signal: abort.signal,
-      adopt: opts.adopt,
-      ...(readyTimeoutMs ? { readyTimeoutMs } : {}),
-    });
+    report = await converge(
+      config,
+      { engine, workDir },
+      {
+        onProgress: (e) => view.onEvent(e),
+        signal: abort.signal,
+        adopt: opts.adopt,
+        ...(readyTimeoutMs ? { readyTimeoutMs } : {}),
+      },
+    );
   } catch (err) {
     view.close();
     if (isSkiffError(err, 'ENGINE_UNREACHABLE') || isSkiffError(err, 'CANCELLED')) {
@@ -153,7 +162,10 @@ async function runConverge(ctx: Context, opts: ConvergeCommandOptions): Promise<
     const target = report.containers.find((c) => c.name === spec.container);
     if (!spec.createContainerUser || !spec.containerUser || !target || !GOOD.has(target.status)) continue;
     try {
-      const made = await ensureContainerUser(engine, spec.container, { user: spec.containerUser, ...(spec.containerShell ? { shell: spec.containerShell } : {}) });
+      const made = await ensureContainerUser(engine, spec.container, {
+        user: spec.containerUser,
+        ...(spec.containerShell ? { shell: spec.containerShell } : {}),
+      });
       if (made.created) writeLine(io.stderr, `user ${name}: created ${made.name} in container ${spec.container}`);
     } catch (err) {
       users.find((u) => u.name === name)!.problem = errorMessage(err);
@@ -166,12 +178,7 @@ async function runConverge(ctx: Context, opts: ConvergeCommandOptions): Promise<
 
 const GOOD = new Set(['present', 'obtained', 'unchanged', 'created', 'started', 'replaced', 'ready']);
 
-export function formatSummary(
-  report: ConvergeReport,
-  config: Config,
-  users: UserSyncResult[],
-  color: ReturnType<typeof paint>,
-): string {
+export function formatSummary(report: ConvergeReport, config: Config, users: UserSyncResult[], color: ReturnType<typeof paint>): string {
   const rows: [string, string, string, string][] = [];
   for (const i of report.images) rows.push(['image', i.ref, i.status, i.message ?? '']);
   for (const c of report.containers) rows.push(['container', c.name, c.status, c.message ?? '']);
@@ -181,7 +188,9 @@ export function formatSummary(
     const containerOk = target && GOOD.has(target.status);
     const host = users.find((u) => u.name === user);
     const status = host?.problem ? 'no-login' : containerOk ? 'mapped' : 'waiting';
-    const detail = [`→ container ${spec.container}${containerOk ? '' : ` (${target?.status ?? 'missing'})`}`, host?.problem].filter(Boolean).join('; ');
+    const detail = [`→ container ${spec.container}${containerOk ? '' : ` (${target?.status ?? 'missing'})`}`, host?.problem]
+      .filter(Boolean)
+      .join('; ');
     rows.push(['user', user, status, detail]);
   }
   const w0 = Math.max(4, ...rows.map((r) => r[0].length));

@@ -40,7 +40,12 @@ Options:
       return EXIT.ok;
     }
     const now = Date.now();
-    const rows = list.map((s) => [s.container, s.ref, `${formatDuration(now - Date.parse(s.created))} ago`, `${(s.size / 1048576).toFixed(1)} MiB`]);
+    const rows = list.map((s) => [
+      s.container,
+      s.ref,
+      `${formatDuration(now - Date.parse(s.created))} ago`,
+      `${(s.size / 1048576).toFixed(1)} MiB`,
+    ]);
     for (const line of table(['CONTAINER', 'SNAPSHOT', 'TAKEN', 'SIZE'], rows, (_row, _col, text) => text)) writeLine(ctx.io.stdout, line);
     return EXIT.ok;
   },

@@ -35,7 +35,11 @@ Options:
   --run-dir DIR   where the daemon's socket is ($SKIFF_CORE_RUN_DIR; default /run/skiff-core)
   -h, --help      show this help`,
   async run(argv, ctx) {
-    const { values } = parse(argv, { ...HELP_OPTION, json: { type: 'boolean' }, watch: { type: 'boolean' }, 'run-dir': { type: 'string' } }, 0);
+    const { values } = parse(
+      argv,
+      { ...HELP_OPTION, json: { type: 'boolean' }, watch: { type: 'boolean' }, 'run-dir': { type: 'string' } },
+      0,
+    );
     if (values.help) {
       writeLine(ctx.io.stdout, this.help);
       return EXIT.ok;
@@ -127,7 +131,12 @@ async function offlineStatus(ctx: Context): Promise<StatusSnapshot> {
   const loaded = await loadConfigFile(path);
   const snapshot: StatusSnapshot = {
     daemon: { running: false, version: VERSION },
-    config: { path, ok: loaded.ok, errors: plainDiagnostics(loaded.diagnostics, 'error'), warnings: plainDiagnostics(loaded.diagnostics, 'warning') },
+    config: {
+      path,
+      ok: loaded.ok,
+      errors: plainDiagnostics(loaded.diagnostics, 'error'),
+      warnings: plainDiagnostics(loaded.diagnostics, 'warning'),
+    },
     engine: { reachable: false },
     reconcile: { state: 'stopped' },
     images: [],

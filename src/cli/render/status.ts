@@ -47,19 +47,28 @@ export function formatStatus(s: StatusSnapshot, color: Palette, now = Date.now()
   const d = s.daemon;
   lines.push(
     `daemon    ${d.running ? color.green('running') : color.yellow('not running')}` +
-      (d.running && d.pid ? ` (pid ${d.pid}${d.startedAt ? `, up ${formatDuration(now - Date.parse(d.startedAt))}` : ''}, ${d.version})` : ''),
+      (d.running && d.pid
+        ? ` (pid ${d.pid}${d.startedAt ? `, up ${formatDuration(now - Date.parse(d.startedAt))}` : ''}, ${d.version})`
+        : ''),
   );
   const c = s.config;
   const warn = c.warnings.length ? `, ${c.warnings.length} warning(s)` : '';
   if (c.ok) lines.push(`config    ${c.path}: ${color.green('ok')}${warn}${c.loadedAt ? `, loaded ${clock(c.loadedAt)}` : ''}`);
   else {
-    lines.push(`config    ${c.path}: ${color.red(`${c.errors.length} error(s)`)}${warn}${c.loadedAt ? `; still using the config loaded ${clock(c.loadedAt)}` : '; nothing is changed until it is fixed'}`);
-    for (const e of c.errors.slice(0, 10)) lines.push(`          ${e.file}:${e.line ?? '?'}:${e.col ?? '?'}: ${e.path.join('.')}: ${e.message}`);
+    lines.push(
+      `config    ${c.path}: ${color.red(`${c.errors.length} error(s)`)}${warn}${c.loadedAt ? `; still using the config loaded ${clock(c.loadedAt)}` : '; nothing is changed until it is fixed'}`,
+    );
+    for (const e of c.errors.slice(0, 10))
+      lines.push(`          ${e.file}:${e.line ?? '?'}:${e.col ?? '?'}: ${e.path.join('.')}: ${e.message}`);
   }
   const e = s.engine;
-  lines.push(`engine    ${e.reachable ? `${color.green('reachable')} (Docker ${e.version ?? '?'}, API ${e.apiVersion ?? '?'})` : `${color.red('docker unavailable')}${e.error ? `: ${e.error}` : ''}`}`);
+  lines.push(
+    `engine    ${e.reachable ? `${color.green('reachable')} (Docker ${e.version ?? '?'}, API ${e.apiVersion ?? '?'})` : `${color.red('docker unavailable')}${e.error ? `: ${e.error}` : ''}`}`,
+  );
   if (s.gateway?.listening.length) {
-    lines.push(`ssh       ${s.gateway.listening.join(', ')}${s.gateway.hostKeyFingerprint ? `, host key ${s.gateway.hostKeyFingerprint}` : ''}`);
+    lines.push(
+      `ssh       ${s.gateway.listening.join(', ')}${s.gateway.hostKeyFingerprint ? `, host key ${s.gateway.hostKeyFingerprint}` : ''}`,
+    );
   }
   const r = s.reconcile;
   const last = r.lastRunAt ? `, last pass ${clock(r.lastRunAt)} ${r.lastOk ? 'ok' : 'with problems'}` : '';
@@ -70,7 +79,8 @@ export function formatStatus(s: StatusSnapshot, color: Palette, now = Date.now()
     lines.push('');
     const rows = s.images.map((i) => {
       let detail = i.message ?? (i.id ? i.id.slice(0, 19) : '');
-      if (i.state === 'pulling' && i.pull) detail = `${i.pull.from} ${i.pull.percent ?? '?'}% of ${(i.pull.total / 1048576).toFixed(1)} MiB`;
+      if (i.state === 'pulling' && i.pull)
+        detail = `${i.pull.from} ${i.pull.percent ?? '?'}% of ${(i.pull.total / 1048576).toFixed(1)} MiB`;
       if (i.state === 'building' && i.build) detail = `step ${i.build.step}/${i.build.total}: ${i.build.text}`;
       return [i.ref, i.state, detail];
     });
@@ -80,17 +90,31 @@ export function formatStatus(s: StatusSnapshot, color: Palette, now = Date.now()
     lines.push('');
     const rows = s.containers.map((x) => {
       const up = x.state === 'running' && x.startedAt ? formatDuration(now - Date.parse(x.startedAt)) : '-';
-      const detail = [x.activity, x.pending ? `pending: ${x.pending}` : undefined, x.problem, x.message, x.lastLogs ? `last log lines:\n${x.lastLogs}` : undefined]
+      const detail = [
+        x.activity,
+        x.pending ? `pending: ${x.pending}` : undefined,
+        x.problem,
+        x.message,
+        x.lastLogs ? `last log lines:\n${x.lastLogs}` : undefined,
+      ]
         .filter(Boolean)
         .join('\n');
       return [x.name, x.state, up, x.image || '-', x.readiness, String(x.restartCount ?? '-'), detail];
     });
-    lines.push(...table(['CONTAINER', 'STATE', 'UP', 'IMAGE', 'READINESS', 'RESTARTS', 'DETAIL'], rows, (row, col, text) => (col === 1 ? stateColor(row[1]!, color)(text) : text)));
+    lines.push(
+      ...table(['CONTAINER', 'STATE', 'UP', 'IMAGE', 'READINESS', 'RESTARTS', 'DETAIL'], rows, (row, col, text) =>
+        col === 1 ? stateColor(row[1]!, color)(text) : text,
+      ),
+    );
   }
   if (s.users.length) {
     lines.push('');
     const rows = s.users.map((u) => [u.name, u.container, u.ready ? 'yes' : 'no', String(u.sessions), u.problem ?? '']);
-    lines.push(...table(['USER', 'CONTAINER', 'READY', 'SESSIONS', 'DETAIL'], rows, (row, col, text) => (col === 2 ? (row[2] === 'yes' ? color.green : color.yellow)(text) : text)));
+    lines.push(
+      ...table(['USER', 'CONTAINER', 'READY', 'SESSIONS', 'DETAIL'], rows, (row, col, text) =>
+        col === 2 ? (row[2] === 'yes' ? color.green : color.yellow)(text) : text,
+      ),
+    );
   }
   return lines.join('\n');
 }

@@ -20,10 +20,30 @@ export interface DaemonPaths {
   workDir: string;
 }
 
-export async function startDaemonProcess(paths: DaemonPaths, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<DaemonProcess> {
-  const args = ['--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.defconfig, '--work-dir', paths.workDir, '--log-level', 'debug', ...extraArgs];
+export async function startDaemonProcess(
+  paths: DaemonPaths,
+  env: NodeJS.ProcessEnv = {},
+  extraArgs: string[] = [],
+): Promise<DaemonProcess> {
+  const args = [
+    '--config',
+    paths.config,
+    'daemon',
+    '--run-dir',
+    paths.runDir,
+    '--defconfig',
+    paths.defconfig,
+    '--work-dir',
+    paths.workDir,
+    '--log-level',
+    'debug',
+    ...extraArgs,
+  ];
   // lookup: the daemon only reads /etc/passwd; tests must never change this machine's accounts.
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', SKIFF_CORE_USERS: 'lookup', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, NO_COLOR: '1', SKIFF_CORE_USERS: 'lookup', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let logs = '';
   child.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -38,12 +58,17 @@ export async function startDaemonProcess(paths: DaemonPaths, env: NodeJS.Process
     async until(check, what, timeoutMs = 60_000) {
       let last: StatusSnapshot | undefined;
       try {
-        return await waitFor(async () => {
-          last = await status();
-          return check(last) ? last : undefined;
-        }, { what, timeoutMs, intervalMs: 300 });
+        return await waitFor(
+          async () => {
+            last = await status();
+            return check(last) ? last : undefined;
+          },
+          { what, timeoutMs, intervalMs: 300 },
+        );
       } catch (err) {
-        throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last)}\ndaemon log:\n${logs.slice(-4000)}`);
+        throw new Error(`${(err as Error).message}\nlast status: ${JSON.stringify(last)}\ndaemon log:\n${logs.slice(-4000)}`, {
+          cause: err,
+        });
       }
     },
     async stop(signal = 'SIGTERM') {

@@ -91,19 +91,31 @@ export interface Device {
 /** The ssh options every client call uses: the test's key only, no host key checks, no config. */
 export function sshOptions(keyPath: string): string[] {
   return [
-    '-F', '/dev/null',
-    '-i', keyPath,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=10',
+    '-F',
+    '/dev/null',
+    '-i',
+    keyPath,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=10',
   ];
 }
 
 /** Runs a program to completion, collecting its output. */
-export function run(cmd: string, args: string[], options: { input?: Buffer | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  options: { input?: Buffer | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
@@ -178,7 +190,10 @@ async function buildDeviceImage(): Promise<string> {
   try {
     await docker.getImage(DEVICE_BASE_IMAGE).inspect();
   } catch (err) {
-    if (dockerStatus(err) === 404) throw new Error(`${DEVICE_BASE_IMAGE} is missing: run "bash scripts/provision.sh" as root (it builds the device's base image)`);
+    if (dockerStatus(err) === 404)
+      throw new Error(`${DEVICE_BASE_IMAGE} is missing: run "bash scripts/provision.sh" as root (it builds the device's base image)`, {
+        cause: err,
+      });
     throw err;
   }
   const work = await mkdtemp(join(tmpdir(), 'skiff-core-device-'));
@@ -187,7 +202,11 @@ async function buildDeviceImage(): Promise<string> {
     await mkdir(join(ctx, 'root'), { recursive: true });
     // The launcher is compiled outside the repository's dist/ (LAUNCHER=...), so this never races
     // with someone else's `make` there; the installed layout is the Makefile's.
-    const made = await run('make', ['-s', '-C', REPO_ROOT, 'install', `DESTDIR=${join(ctx, 'root')}`, `LAUNCHER=${join(work, 'skiff-core-launcher')}`], { timeoutMs: 120_000 });
+    const made = await run(
+      'make',
+      ['-s', '-C', REPO_ROOT, 'install', `DESTDIR=${join(ctx, 'root')}`, `LAUNCHER=${join(work, 'skiff-core-launcher')}`],
+      { timeoutMs: 120_000 },
+    );
     if (made.code !== 0) throw new Error(`make install failed (${made.code}):\n${made.stdout.toString()}${made.stderr}`);
     await copyFile(process.execPath, join(ctx, 'node'));
     await copyFile(join(REPO_ROOT, 'Dockerfile.test'), join(ctx, 'Dockerfile'));
@@ -211,7 +230,11 @@ async function buildDeviceImage(): Promise<string> {
     for (const img of await docker.listImages({ filters: { reference: [DEVICE_REPO] } })) {
       if (img.Created > hourAgo) continue;
       for (const ref of img.RepoTags ?? []) {
-        if (ref.startsWith(`${DEVICE_REPO}:`) && ref !== tag) await docker.getImage(ref).remove().catch(() => undefined);
+        if (ref.startsWith(`${DEVICE_REPO}:`) && ref !== tag)
+          await docker
+            .getImage(ref)
+            .remove()
+            .catch(() => undefined);
       }
     }
     return tag;
@@ -299,7 +322,8 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
     };
     const sshArgs = (user: string, command: string | undefined, o: Omit<SshOptions, 'input' | 'timeoutMs'>) => [
       ...base,
-      '-p', String(sshPort),
+      '-p',
+      String(sshPort),
       ...(o.tty ? ['-tt'] : ['-T']),
       ...(o.args ?? []),
       `${user}@127.0.0.1`,
@@ -313,7 +337,10 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
       dir,
       exec,
       async logs() {
-        const daemonLog = await exec('cat /var/log/skiff-core.log').catch((e: unknown) => ({ stdout: `(cannot read: ${String(e)})`, stderr: '' }));
+        const daemonLog = await exec('cat /var/log/skiff-core.log').catch((e: unknown) => ({
+          stdout: `(cannot read: ${String(e)})`,
+          stderr: '',
+        }));
         const own = await run('docker', ['logs', '--tail', '200', name]).catch(() => undefined);
         return `---- /var/log/skiff-core.log ----\n${daemonLog.stdout}${daemonLog.stderr}\n---- docker logs ${name} (sshd) ----\n${own ? own.stdout.toString() + own.stderr : ''}`;
       },
@@ -327,7 +354,10 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
         return spawn('ssh', sshArgs(user, command, o), { stdio: ['pipe', 'pipe', 'pipe'] });
       },
       sftp(user, batch, o = {}) {
-        return run('sftp', [...base, '-P', String(sshPort), '-b', '-', `${user}@127.0.0.1`], { input: batch, timeoutMs: o.timeoutMs ?? 120_000 });
+        return run('sftp', [...base, '-P', String(sshPort), '-b', '-', `${user}@127.0.0.1`], {
+          input: batch,
+          timeoutMs: o.timeoutMs ?? 120_000,
+        });
       },
       scp(args, o = {}) {
         return run('scp', [...base, '-P', String(sshPort), ...args], { timeoutMs: o.timeoutMs ?? 120_000 });
@@ -351,6 +381,6 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
   } catch (err) {
     const logs = await run('docker', ['logs', '--tail', '100', name]).catch(() => undefined);
     await stop().catch(() => undefined);
-    throw new Error(`${(err as Error).message}${logs ? `\ndevice output:\n${logs.stdout.toString()}${logs.stderr}` : ''}`);
+    throw new Error(`${(err as Error).message}${logs ? `\ndevice output:\n${logs.stdout.toString()}${logs.stderr}` : ''}`, { cause: err });
   }
 }

@@ -196,7 +196,7 @@ export async function waitFor<T>(
 ): Promise<Exclude<T, false | null | undefined>> {
   const started = Date.now();
   const deadline = started + timeoutMs;
-  let last = 'no attempt finished';
+  let last: string;
   let attempts = 0;
   for (;;) {
     const remaining = deadline - Date.now();

@@ -13,9 +13,20 @@ import { LAUNCHER } from './cli.js';
  * asks for the path where the daemon relays the bytes (a recording proxy cannot pass the
  * descriptor of a hand-off on).
  */
-export function realLogin(runDir: string, user: string, command: string, input = '', relayed = false): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+export function realLogin(
+  runDir: string,
+  user: string,
+  command: string,
+  input = '',
+  relayed = false,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
-  const env = { PATH: process.env.PATH, SKIFF_CORE_RUN_DIR: runDir, SKIFF_CORE_SESSION_USER: user, ...(relayed ? { SKIFF_CORE_NO_HANDOFF: '1' } : {}) };
+  const env = {
+    PATH: process.env.PATH,
+    SKIFF_CORE_RUN_DIR: runDir,
+    SKIFF_CORE_SESSION_USER: user,
+    ...(relayed ? { SKIFF_CORE_NO_HANDOFF: '1' } : {}),
+  };
   return new Promise((resolve) => {
     const child = execFile(LAUNCHER, ['-c', command], { env, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr, ms: performance.now() - t0 });
@@ -31,7 +42,13 @@ export function realLogin(runDir: string, user: string, command: string, input =
  * it sent to the daemon: the suite attacks with what the real client sends, so it follows the
  * protocol when that changes.
  */
-export async function recordLogin(runDir: string, proxyDir: string, user: string, command: string, input: string): Promise<{ sent: Buffer; stdout: string; code: number | null }> {
+export async function recordLogin(
+  runDir: string,
+  proxyDir: string,
+  user: string,
+  command: string,
+  input: string,
+): Promise<{ sent: Buffer; stdout: string; code: number | null }> {
   const path = join(proxyDir, 'users', `${user}.sock`);
   await mkdir(dirname(path), { recursive: true });
   await rm(path, { force: true });
@@ -60,7 +77,7 @@ export async function recordLogin(runDir: string, proxyDir: string, user: string
 /** The frames of a byte stream, as [offset, length] of each frame (header included). */
 export function frameBounds(bytes: Buffer): [number, number][] {
   const out: [number, number][] = [];
-  for (let offset = 0; offset + 5 <= bytes.length; ) {
+  for (let offset = 0; offset + 5 <= bytes.length;) {
     const length = 5 + bytes.readUInt32BE(offset + 1);
     out.push([offset, length]);
     offset += length;
@@ -82,7 +99,12 @@ export interface RawResult {
  * daemon answers until it closes or `timeoutMs`. Like the real client it keeps the connection
  * open while the daemon talks; once the daemon has said nothing for `quietMs` it hangs up.
  */
-export function rawSession(runDir: string, user: string, parts: Buffer[], opts: { gapMs?: number; timeoutMs?: number; quietMs?: number } = {}): Promise<RawResult> {
+export function rawSession(
+  runDir: string,
+  user: string,
+  parts: Buffer[],
+  opts: { gapMs?: number; timeoutMs?: number; quietMs?: number } = {},
+): Promise<RawResult> {
   return new Promise((resolve) => {
     const socket: Socket = connect(join(runDir, 'users', `${user}.sock`));
     const result: RawResult = { types: [], exit: undefined, stdout: '', error: undefined, closedBy: 'daemon' };

@@ -60,9 +60,22 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
         'nsenter',
         [
           ...inNetns('dockerd'),
-          '--host', host, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'),
-          '--bridge', 'none', '--iptables=false', '--ip-masq=false',
-          '--containerd-namespace', `${dir.split('/').pop()}-moby`, '--containerd-plugins-namespace', `${dir.split('/').pop()}-plugins`,
+          '--host',
+          host,
+          '--data-root',
+          join(dir, 'data'),
+          '--exec-root',
+          join(dir, 'exec'),
+          '--pidfile',
+          join(dir, 'docker.pid'),
+          '--bridge',
+          'none',
+          '--iptables=false',
+          '--ip-masq=false',
+          '--containerd-namespace',
+          `${dir.split('/').pop()}-moby`,
+          '--containerd-plugins-namespace',
+          `${dir.split('/').pop()}-plugins`,
         ],
         { stdio: ['ignore', 'ignore', 'ignore'], detached: true },
       );
@@ -103,14 +116,17 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
           await writeFile(config, registryConfig(storage, `127.0.0.1:${port}`));
           const pusher = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
           try {
-            await waitFor(() => {
-              try {
-                execFileSync('curl', ['-fsS', '--max-time', '2', `http://127.0.0.1:${port}/v2/`], { stdio: 'ignore' });
-                return true;
-              } catch {
-                return false;
-              }
-            }, { what: 'the push registry', timeoutMs: 30_000, intervalMs: 200 });
+            await waitFor(
+              () => {
+                try {
+                  execFileSync('curl', ['-fsS', '--max-time', '2', `http://127.0.0.1:${port}/v2/`], { stdio: 'ignore' });
+                  return true;
+                } catch {
+                  return false;
+                }
+              },
+              { what: 'the push registry', timeoutMs: 30_000, intervalMs: 200 },
+            );
             const tagged = `127.0.0.1:${port}/${name}`;
             execFileSync('docker', ['tag', image, tagged]);
             try {
@@ -124,7 +140,10 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
           return `127.0.0.1:5000/${name}`;
         },
         throttle(kbit) {
-          execFileSync('nsenter', inNetns('tc', 'qdisc', 'replace', 'dev', 'lo', 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '256kb', 'latency', '1s'));
+          execFileSync(
+            'nsenter',
+            inNetns('tc', 'qdisc', 'replace', 'dev', 'lo', 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '256kb', 'latency', '1s'),
+          );
         },
       };
     },

@@ -49,10 +49,17 @@ export async function removeRegistryRepositories(address: string, prefix: string
   for (const repo of ours) {
     const tags = ((await getJson(`http://${address}/v2/${repo}/tags/list`)) as { tags?: string[] | null } | undefined)?.tags ?? [];
     for (const tag of tags) {
-      const head = await fetch(`http://${address}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { Accept: MANIFEST_TYPES }, signal: AbortSignal.timeout(10_000) });
+      const head = await fetch(`http://${address}/v2/${repo}/manifests/${tag}`, {
+        method: 'HEAD',
+        headers: { Accept: MANIFEST_TYPES },
+        signal: AbortSignal.timeout(10_000),
+      });
       const digest = head.headers.get('docker-content-digest');
       if (!digest) continue;
-      const del = await fetch(`http://${address}/v2/${repo}/manifests/${digest}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+      const del = await fetch(`http://${address}/v2/${repo}/manifests/${digest}`, {
+        method: 'DELETE',
+        signal: AbortSignal.timeout(10_000),
+      });
       if (!del.ok && del.status !== 404) throw new Error(`DELETE ${repo}@${digest}: HTTP ${del.status} (is storage.delete enabled?)`);
     }
     // The API leaves the repository listed; its folder goes too where we run the registry.

@@ -117,14 +117,17 @@ describe('cli conventions', () => {
     expect(r.stdout).toMatch(/^skiff-core \d+\.\d+\.\d+/);
   });
 
-  it.each([[['--help']], [['config', 'validate', '--help']], [['config', 'schema', '-h']], [['defconfig', '--help']], [['config', '--help']]])(
-    'shows help for %j',
-    async (argv) => {
-      const r = await run(argv);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/Usage|Commands/);
-    },
-  );
+  it.each([
+    [['--help']],
+    [['config', 'validate', '--help']],
+    [['config', 'schema', '-h']],
+    [['defconfig', '--help']],
+    [['config', '--help']],
+  ])('shows help for %j', async (argv) => {
+    const r = await run(argv);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage|Commands/);
+  });
 
   it.each([
     [['frobnicate'], 'unknown command "frobnicate"'],
@@ -149,13 +152,20 @@ describe('cli conventions', () => {
 describe('cli doctor', () => {
   it('warns when the config holds a plain-text password and others can read it', async () => {
     const file = join(dir, 'config.yaml');
-    const yaml = 'containers:\n  core:\n    image: a:1\nusers:\n  skt-nobody-here:\n    container: core\n    auth:\n      password: hunter2\n';
+    const yaml =
+      'containers:\n  core:\n    image: a:1\nusers:\n  skt-nobody-here:\n    container: core\n    auth:\n      password: hunter2\n';
     await writeFile(file, yaml, { mode: 0o644 });
     await chmod(file, 0o644);
-    const r = await run(['--config', file, 'doctor', '--sshd-config', join(dir, 'no-sshd'), '--run-dir', join(dir, 'run')], { DOCKER_HOST: `unix://${join(dir, 'no.sock')}` });
-    expect(r.stdout).toContain(`${file}: holds plain-text passwords (users.skt-nobody-here.auth.password) and is readable by others (mode 644): chmod 600 it`);
+    const r = await run(['--config', file, 'doctor', '--sshd-config', join(dir, 'no-sshd'), '--run-dir', join(dir, 'run')], {
+      DOCKER_HOST: `unix://${join(dir, 'no.sock')}`,
+    });
+    expect(r.stdout).toContain(
+      `${file}: holds plain-text passwords (users.skt-nobody-here.auth.password) and is readable by others (mode 644): chmod 600 it`,
+    );
     await chmod(file, 0o600);
-    const quiet = await run(['--config', file, 'doctor', '--sshd-config', join(dir, 'no-sshd'), '--run-dir', join(dir, 'run')], { DOCKER_HOST: `unix://${join(dir, 'no.sock')}` });
+    const quiet = await run(['--config', file, 'doctor', '--sshd-config', join(dir, 'no-sshd'), '--run-dir', join(dir, 'run')], {
+      DOCKER_HOST: `unix://${join(dir, 'no.sock')}`,
+    });
     expect(quiet.stdout).not.toContain('plain-text passwords');
   });
 });

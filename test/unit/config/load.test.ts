@@ -86,12 +86,22 @@ describe('config/load', () => {
   });
 
   it('fills the defaults of the original for keys left out', () => {
-    const result = parseConfig('containers: {c1: {image: busybox}}\nusers: {u: {container: c1}}\nimages: {"busybox:latest": {pull: {}}}\n', 'c.yaml');
+    const result = parseConfig(
+      'containers: {c1: {image: busybox}}\nusers: {u: {container: c1}}\nimages: {"busybox:latest": {pull: {}}}\n',
+      'c.yaml',
+    );
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.config.containers.c1).toMatchObject({
-      tty: false, disableInit: false, privileged: false, startAfterCreate: false,
-      env: [], mounts: [], capAdd: [], tmpFs: {}, ports: [],
+      tty: false,
+      disableInit: false,
+      privileged: false,
+      startAfterCreate: false,
+      env: [],
+      mounts: [],
+      capAdd: [],
+      tmpFs: {},
+      ports: [],
     });
     expect(result.config.containers.c1?.restartPolicy).toBeUndefined();
     expect(result.config.users.u).toEqual({ container: 'c1', createContainerUser: false });
@@ -132,7 +142,10 @@ describe('config/load', () => {
   });
 
   it('reads unquoted numbers as strings where the schema wants text, as the original did', () => {
-    const result = parseConfig('containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    containerUser: 1000\n    auth: {password: 0123}\n', 'c.yaml');
+    const result = parseConfig(
+      'containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    containerUser: 1000\n    auth: {password: 0123}\n',
+      'c.yaml',
+    );
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.config.users.u?.containerUser).toBe('1000');
@@ -141,39 +154,163 @@ describe('config/load', () => {
 
   // Each row: a document and the one error it must produce, with its place.
   it.each([
-    ['unknown key with a hint', 'containers:\n  c1:\n    image: x\n    tmpfs: {}\n', 'c.yaml:4:5: containers.c1.tmpfs: unknown key "tmpfs"; did you mean "tmpFs"?'],
-    ['unknown key without a close match', 'users: {}\nfrobnicate: 1\n', 'c.yaml:2:1: frobnicate: unknown key "frobnicate" (known here: containers, users, images, gateway, storage)'],
-    ['duplicate key with different values', 'containers:\n  c1:\n    image: x\n    image: y\n', 'c.yaml:4:5: containers.c1.image: "image" is written twice with different values; keep one (see also line 3:5)'],
-    ['user naming a missing container', 'containers: {core: {image: x}}\nusers:\n  u:\n    container: cor\n', 'c.yaml:4:16: users.u.container: no container named "cor" in containers; did you mean "core"?'],
+    [
+      'unknown key with a hint',
+      'containers:\n  c1:\n    image: x\n    tmpfs: {}\n',
+      'c.yaml:4:5: containers.c1.tmpfs: unknown key "tmpfs"; did you mean "tmpFs"?',
+    ],
+    [
+      'unknown key without a close match',
+      'users: {}\nfrobnicate: 1\n',
+      'c.yaml:2:1: frobnicate: unknown key "frobnicate" (known here: containers, users, images, gateway, storage)',
+    ],
+    [
+      'duplicate key with different values',
+      'containers:\n  c1:\n    image: x\n    image: y\n',
+      'c.yaml:4:5: containers.c1.image: "image" is written twice with different values; keep one (see also line 3:5)',
+    ],
+    [
+      'user naming a missing container',
+      'containers: {core: {image: x}}\nusers:\n  u:\n    container: cor\n',
+      'c.yaml:4:16: users.u.container: no container named "cor" in containers; did you mean "core"?',
+    ],
     ['missing required image', 'containers:\n  c1:\n    tty: true\n', 'c.yaml:2:3: containers.c1.image: missing required key "image"'],
-    ['mount without destination', 'containers:\n  c1:\n    image: x\n    mounts: [/a]\n', 'c.yaml:4:14: containers.c1.mounts[0]: mount "/a" must be SOURCE:DESTINATION or SOURCE:DESTINATION:OPTIONS'],
-    ['relative mount destination', 'containers:\n  c1:\n    image: x\n    mounts: ["/a:b"]\n', 'c.yaml:4:14: containers.c1.mounts[0]: mount destination "b" must be an absolute path in the container'],
-    ['unknown mount option', 'containers:\n  c1:\n    image: x\n    mounts: ["/a:/b:rx"]\n', 'c.yaml:4:14: containers.c1.mounts[0]: unknown mount option "rx" (known: ro, rw, z, Z, nocopy, consistent, cached, delegated, shared, rshared, slave, rslave, private, rprivate)'],
-    ['two mounts on one destination', 'containers:\n  c1:\n    image: x\n    mounts: ["/a:/b"]\n    tmpFs: {/b: ""}\n', 'c.yaml:5:13: containers.c1.tmpFs["/b"]: "/b" is already mounted (mounts.0); mount it once'],
-    ['relative tmpfs path', 'containers:\n  c1:\n    image: x\n    tmpFs: {run: ""}\n', 'c.yaml:4:13: containers.c1.tmpFs.run: tmpfs path "run" must be absolute'],
-    ['env without =', 'containers:\n  c1:\n    image: x\n    env: [FOO]\n', 'c.yaml:4:11: containers.c1.env[0]: environment entry "FOO" must be NAME=VALUE'],
-    ['unknown capability', 'containers:\n  c1:\n    image: x\n    capAdd: [SYS_ADMN]\n', 'c.yaml:4:14: containers.c1.capAdd[0]: unknown capability "SYS_ADMN" (write a name like SYS_ADMIN or NET_ADMIN, or ALL)'],
-    ['bad stop signal', 'containers:\n  c1:\n    image: x\n    stopSignal: RTMIN+99\n', 'c.yaml:4:17: containers.c1.stopSignal: unknown stop signal "RTMIN+99" (examples: SIGTERM, RTMIN+3, 15)'],
-    ['bad restart policy', 'containers:\n  c1:\n    image: x\n    restartPolicy: on-failure:0\n', 'c.yaml:4:20: containers.c1.restartPolicy: unknown restart policy "on-failure:0" (one of: no, always, unless-stopped, on-failure, on-failure:N)'],
-    ['port out of range', 'containers:\n  c1:\n    image: x\n    ports: [{hostPort: 70000, containerPort: 1}]\n', 'c.yaml:4:24: containers.c1.ports[0].hostPort: must be at most 65535'],
-    ['port published twice', 'containers:\n  c1: {image: x, ports: [{hostPort: 80, containerPort: 80}]}\n  c2: {image: x, ports: [{hostPort: 80, containerPort: 80}]}\n', 'c.yaml:3:37: containers.c2.ports[0].hostPort: host port 80 is already published by container "c1"'],
-    ['invalid login name', 'containers: {c1: {image: x}}\nusers:\n  Admin:\n    container: c1\n', 'c.yaml:3:3: users.Admin: "Admin" is not a valid login name (lower-case letters, digits, "_" and "-", not starting with a digit or "-")'],
-    ['invalid container name', 'containers:\n  "my core":\n    image: x\n', 'c.yaml:2:3: containers["my core"]: "my core" is not a valid container name (letters, digits, "_", "." and "-", starting with a letter or digit)'],
-    ['dockerfile leaving the source', 'images:\n  a:latest:\n    build:\n      source: /src\n      dockerfile: ../../etc/passwd\n', 'c.yaml:5:19: images["a:latest"].build.dockerfile: "../../etc/passwd" leaves the build source; give a path inside it'],
-    ['root leaving the source', 'images:\n  a:latest:\n    build:\n      source: /src\n      root: a/../../b\n', 'c.yaml:5:13: images["a:latest"].build.root: "a/../../b" leaves the build source; give a path inside it'],
-    ['relative build source', 'images:\n  a:latest:\n    build: {source: src}\n', 'c.yaml:3:21: images["a:latest"].build.source: build source "src" must be an absolute directory, a git URL (git://… or ….git), or a .tar.gz path or http(s) URL'],
-    ['unknown pull policy', 'images:\n  a:latest:\n    pull: {pullPolicy: sometimes}\n', 'c.yaml:3:24: images["a:latest"].pull.pullPolicy: "sometimes" is not one of: always, ifnotpresent, ifbuildfails'],
-    ['policy and pullPolicy disagreeing', 'images:\n  a:latest:\n    pull: {policy: always, pullPolicy: ifnotpresent}\n', 'c.yaml:3:12: images["a:latest"].pull.policy: "policy" and "pullPolicy" disagree; keep only pullPolicy'],
-    ['wrong type', 'containers:\n  c1:\n    image: x\n    hostNetwork: 3\n', 'c.yaml:4:18: containers.c1.hostNetwork: expected true or false, found number 3'],
-    ['bad ssh key', 'containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    auth: {sshKeys: [hello]}\n', 'c.yaml:5:22: users.u.auth.sshKeys[0]: not an SSH public key (expected a line like "ssh-ed25519 AAAA... comment")'],
-    ['empty shell', 'containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    containerShell: []\n', 'c.yaml:5:21: users.u.containerShell: must be at least 1 item(s)'],
-    ['bad dns server', 'containers:\n  c1:\n    image: x\n    dns: [one.one]\n', 'c.yaml:4:11: containers.c1.dns[0]: "one.one" is not an IP address'],
-    ['bad host entry', 'containers:\n  c1:\n    image: x\n    hosts: ["db"]\n', 'c.yaml:4:13: containers.c1.hosts[0]: host entry "db" must be NAME:IP'],
-    ['bad image reference', 'containers:\n  c1:\n    image: "UPPER/Case"\n', 'c.yaml:3:12: containers.c1.image: invalid image reference "UPPER/Case": repository name must be lowercase (write it like name:tag or registry/name:tag)'],
-    ['YAML syntax', 'containers:\n  c1: [a\n', 'c.yaml:3:1: (top level): YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]'],
+    [
+      'mount without destination',
+      'containers:\n  c1:\n    image: x\n    mounts: [/a]\n',
+      'c.yaml:4:14: containers.c1.mounts[0]: mount "/a" must be SOURCE:DESTINATION or SOURCE:DESTINATION:OPTIONS',
+    ],
+    [
+      'relative mount destination',
+      'containers:\n  c1:\n    image: x\n    mounts: ["/a:b"]\n',
+      'c.yaml:4:14: containers.c1.mounts[0]: mount destination "b" must be an absolute path in the container',
+    ],
+    [
+      'unknown mount option',
+      'containers:\n  c1:\n    image: x\n    mounts: ["/a:/b:rx"]\n',
+      'c.yaml:4:14: containers.c1.mounts[0]: unknown mount option "rx" (known: ro, rw, z, Z, nocopy, consistent, cached, delegated, shared, rshared, slave, rslave, private, rprivate)',
+    ],
+    [
+      'two mounts on one destination',
+      'containers:\n  c1:\n    image: x\n    mounts: ["/a:/b"]\n    tmpFs: {/b: ""}\n',
+      'c.yaml:5:13: containers.c1.tmpFs["/b"]: "/b" is already mounted (mounts.0); mount it once',
+    ],
+    [
+      'relative tmpfs path',
+      'containers:\n  c1:\n    image: x\n    tmpFs: {run: ""}\n',
+      'c.yaml:4:13: containers.c1.tmpFs.run: tmpfs path "run" must be absolute',
+    ],
+    [
+      'env without =',
+      'containers:\n  c1:\n    image: x\n    env: [FOO]\n',
+      'c.yaml:4:11: containers.c1.env[0]: environment entry "FOO" must be NAME=VALUE',
+    ],
+    [
+      'unknown capability',
+      'containers:\n  c1:\n    image: x\n    capAdd: [SYS_ADMN]\n',
+      'c.yaml:4:14: containers.c1.capAdd[0]: unknown capability "SYS_ADMN" (write a name like SYS_ADMIN or NET_ADMIN, or ALL)',
+    ],
+    [
+      'bad stop signal',
+      'containers:\n  c1:\n    image: x\n    stopSignal: RTMIN+99\n',
+      'c.yaml:4:17: containers.c1.stopSignal: unknown stop signal "RTMIN+99" (examples: SIGTERM, RTMIN+3, 15)',
+    ],
+    [
+      'bad restart policy',
+      'containers:\n  c1:\n    image: x\n    restartPolicy: on-failure:0\n',
+      'c.yaml:4:20: containers.c1.restartPolicy: unknown restart policy "on-failure:0" (one of: no, always, unless-stopped, on-failure, on-failure:N)',
+    ],
+    [
+      'port out of range',
+      'containers:\n  c1:\n    image: x\n    ports: [{hostPort: 70000, containerPort: 1}]\n',
+      'c.yaml:4:24: containers.c1.ports[0].hostPort: must be at most 65535',
+    ],
+    [
+      'port published twice',
+      'containers:\n  c1: {image: x, ports: [{hostPort: 80, containerPort: 80}]}\n  c2: {image: x, ports: [{hostPort: 80, containerPort: 80}]}\n',
+      'c.yaml:3:37: containers.c2.ports[0].hostPort: host port 80 is already published by container "c1"',
+    ],
+    [
+      'invalid login name',
+      'containers: {c1: {image: x}}\nusers:\n  Admin:\n    container: c1\n',
+      'c.yaml:3:3: users.Admin: "Admin" is not a valid login name (lower-case letters, digits, "_" and "-", not starting with a digit or "-")',
+    ],
+    [
+      'invalid container name',
+      'containers:\n  "my core":\n    image: x\n',
+      'c.yaml:2:3: containers["my core"]: "my core" is not a valid container name (letters, digits, "_", "." and "-", starting with a letter or digit)',
+    ],
+    [
+      'dockerfile leaving the source',
+      'images:\n  a:latest:\n    build:\n      source: /src\n      dockerfile: ../../etc/passwd\n',
+      'c.yaml:5:19: images["a:latest"].build.dockerfile: "../../etc/passwd" leaves the build source; give a path inside it',
+    ],
+    [
+      'root leaving the source',
+      'images:\n  a:latest:\n    build:\n      source: /src\n      root: a/../../b\n',
+      'c.yaml:5:13: images["a:latest"].build.root: "a/../../b" leaves the build source; give a path inside it',
+    ],
+    [
+      'relative build source',
+      'images:\n  a:latest:\n    build: {source: src}\n',
+      'c.yaml:3:21: images["a:latest"].build.source: build source "src" must be an absolute directory, a git URL (git://… or ….git), or a .tar.gz path or http(s) URL',
+    ],
+    [
+      'unknown pull policy',
+      'images:\n  a:latest:\n    pull: {pullPolicy: sometimes}\n',
+      'c.yaml:3:24: images["a:latest"].pull.pullPolicy: "sometimes" is not one of: always, ifnotpresent, ifbuildfails',
+    ],
+    [
+      'policy and pullPolicy disagreeing',
+      'images:\n  a:latest:\n    pull: {policy: always, pullPolicy: ifnotpresent}\n',
+      'c.yaml:3:12: images["a:latest"].pull.policy: "policy" and "pullPolicy" disagree; keep only pullPolicy',
+    ],
+    [
+      'wrong type',
+      'containers:\n  c1:\n    image: x\n    hostNetwork: 3\n',
+      'c.yaml:4:18: containers.c1.hostNetwork: expected true or false, found number 3',
+    ],
+    [
+      'bad ssh key',
+      'containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    auth: {sshKeys: [hello]}\n',
+      'c.yaml:5:22: users.u.auth.sshKeys[0]: not an SSH public key (expected a line like "ssh-ed25519 AAAA... comment")',
+    ],
+    [
+      'empty shell',
+      'containers: {c1: {image: x}}\nusers:\n  u:\n    container: c1\n    containerShell: []\n',
+      'c.yaml:5:21: users.u.containerShell: must be at least 1 item(s)',
+    ],
+    [
+      'bad dns server',
+      'containers:\n  c1:\n    image: x\n    dns: [one.one]\n',
+      'c.yaml:4:11: containers.c1.dns[0]: "one.one" is not an IP address',
+    ],
+    [
+      'bad host entry',
+      'containers:\n  c1:\n    image: x\n    hosts: ["db"]\n',
+      'c.yaml:4:13: containers.c1.hosts[0]: host entry "db" must be NAME:IP',
+    ],
+    [
+      'bad image reference',
+      'containers:\n  c1:\n    image: "UPPER/Case"\n',
+      'c.yaml:3:12: containers.c1.image: invalid image reference "UPPER/Case": repository name must be lowercase (write it like name:tag or registry/name:tag)',
+    ],
+    [
+      'YAML syntax',
+      'containers:\n  c1: [a\n',
+      'c.yaml:3:1: (top level): YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ],
     ['not a mapping', '- a\n- b\n', 'c.yaml:1:1: (top level): the config must be a mapping with the keys containers, users and images'],
-    ['a registry twice', 'images:\n  quay.io/a/b:1:\n    pull: {registry: ghcr.io}\n', 'c.yaml:3:22: images["quay.io/a/b:1"].pull.registry: image "quay.io/a/b:1" already names registry quay.io; it cannot be pulled from registry ghcr.io'],
-    ['several documents', 'users: {}\n---\nimages: {}\n', 'c.yaml:2:1: (top level): the file holds more than one YAML document (a "---" line); keep one'],
+    [
+      'a registry twice',
+      'images:\n  quay.io/a/b:1:\n    pull: {registry: ghcr.io}\n',
+      'c.yaml:3:22: images["quay.io/a/b:1"].pull.registry: image "quay.io/a/b:1" already names registry quay.io; it cannot be pulled from registry ghcr.io',
+    ],
+    [
+      'several documents',
+      'users: {}\n---\nimages: {}\n',
+      'c.yaml:2:1: (top level): the file holds more than one YAML document (a "---" line); keep one',
+    ],
   ])('reports %s with its place', (_name, yaml, expected) => {
     const { ok, errors } = problems(yaml);
     expect(ok).toBe(false);
@@ -185,7 +322,12 @@ describe('config/load', () => {
       'containers:\n  c1:\n    image: x\n    bogus: 1\n    env: [A]\n  "b d":\n    image: 3\nusers:\n  Root:\n    container: nope\n    auth: {copyRootKey: true}\n',
     );
     expect(errors.map((e) => e.split(': ')[0])).toEqual([
-      'c.yaml:4:5', 'c.yaml:5:11', 'c.yaml:6:3', 'c.yaml:9:3', 'c.yaml:10:16', 'c.yaml:11:12',
+      'c.yaml:4:5',
+      'c.yaml:5:11',
+      'c.yaml:6:3',
+      'c.yaml:9:3',
+      'c.yaml:10:16',
+      'c.yaml:11:12',
     ]);
   });
 });

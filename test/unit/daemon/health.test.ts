@@ -12,7 +12,15 @@ function snapshot(containers: Partial<ContainerStatus>[] = []): StatusSnapshot {
     engine: { reachable: true },
     reconcile: { state: 'idle' },
     images: [{ ref: 'a:1', state: 'present' }],
-    containers: containers.map((c) => ({ name: 'core', state: 'running', image: 'a:1', readiness: 'ready', restartCount: 0, startedAt: ago(5_000), ...c })),
+    containers: containers.map((c) => ({
+      name: 'core',
+      state: 'running',
+      image: 'a:1',
+      readiness: 'ready',
+      restartCount: 0,
+      startedAt: ago(5_000),
+      ...c,
+    })),
     users: [],
   };
 }
@@ -33,10 +41,15 @@ describe('unhealthyReasons', () => {
   });
 
   it('names a container that is not running, or has a problem, by its state or the problem', () => {
-    expect(unhealthyReasons(snapshot([{ name: 'a', state: 'restarting', restartCount: 9 }, { name: 'b', problem: 'container b failed to start: caps\nmore' }]), NOW)).toEqual([
-      'container a: restarting',
-      'container b: container b failed to start: caps',
-    ]);
+    expect(
+      unhealthyReasons(
+        snapshot([
+          { name: 'a', state: 'restarting', restartCount: 9 },
+          { name: 'b', problem: 'container b failed to start: caps\nmore' },
+        ]),
+        NOW,
+      ),
+    ).toEqual(['container a: restarting', 'container b: container b failed to start: caps']);
   });
 
   it('names the daemon, config, engine and images when they are wrong', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SkiffError, isSkiffError } from '../../../src/errors.js';
+import { isSkiffError } from '../../../src/errors.js';
 import { packBuildContext, resolveInside } from '../../../src/engine/build-context.js';
 import { rejection } from '../../support/rejection.js';
 
@@ -45,7 +45,6 @@ async function list(stream: Readable): Promise<Map<string, Listed>> {
   }
   return entries;
 }
-
 
 let dir: string;
 

@@ -86,20 +86,24 @@ describe('a hostile archive', () => {
   it('stops a gzip bomb at the unpacked-size limit', async () => {
     const dest = join(dir, 'out');
     await mkdir(dest);
-    await expect(extractTarGz(zeroBomb(64 * 1024 * 1024), dest, { label: 'bomb.tar.gz', limits: { unpackedBytes: 8 * 1024 * 1024 } })).rejects.toThrow(
-      'archive bomb.tar.gz is refused: its unpacked size is over the limit of 8,388,608',
-    );
+    await expect(
+      extractTarGz(zeroBomb(64 * 1024 * 1024), dest, { label: 'bomb.tar.gz', limits: { unpackedBytes: 8 * 1024 * 1024 } }),
+    ).rejects.toThrow('archive bomb.tar.gz is refused: its unpacked size is over the limit of 8,388,608');
   });
 
   it('stops an archive over the compressed-size and entry limits', async () => {
     const dest = join(dir, 'out2');
     await mkdir(dest);
-    await expect(extractTarGz(zeroBomb(4 * 1024 * 1024), dest, { label: 'a.tar.gz', limits: { compressedBytes: 1024 } })).rejects.toThrow('its compressed size is over the limit');
+    await expect(extractTarGz(zeroBomb(4 * 1024 * 1024), dest, { label: 'a.tar.gz', limits: { compressedBytes: 1024 } })).rejects.toThrow(
+      'its compressed size is over the limit',
+    );
     const many = tar.pack();
     for (let i = 0; i < 20; i++) many.entry({ name: `f${i}` }, 'x');
     many.finalize();
     const dest3 = join(dir, 'out3');
     await mkdir(dest3);
-    await expect(extractTarGz(many.pipe(createGzip()) as unknown as Readable, dest3, { label: 'b.tar.gz', limits: { entries: 10 } })).rejects.toThrow('its number of entries is over the limit of 10');
+    await expect(
+      extractTarGz(many.pipe(createGzip()) as unknown as Readable, dest3, { label: 'b.tar.gz', limits: { entries: 10 } }),
+    ).rejects.toThrow('its number of entries is over the limit of 10');
   });
 });

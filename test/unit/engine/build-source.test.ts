@@ -5,7 +5,6 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SkiffError } from '../../../src/errors.js';
 import { classifyBuildSource, extractTarGz, prepareBuildSource } from '../../../src/engine/build-source.js';
 import type { BuildSourceKind } from '../../../src/engine/build-source.js';
 import { rejection } from '../../support/rejection.js';
@@ -40,7 +39,6 @@ function withTypeflag(tarball: Buffer, flag: string): Buffer {
   copy.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return copy;
 }
-
 
 let work: string;
 let dest: string;
@@ -229,9 +227,7 @@ describe('engine/build-source', () => {
     it('reports an HTTP failure as BUILD_FAILED and leaves nothing behind', async () => {
       const fakeFetch = (async () => new Response('gone', { status: 404, statusText: 'Not Found' })) as typeof fetch;
       const workDir = join(work, 'tmp');
-      const err = await rejection(
-        prepareBuildSource('https://example.invalid/src.tar.gz', { workDir, fetch: fakeFetch }),
-      );
+      const err = await rejection(prepareBuildSource('https://example.invalid/src.tar.gz', { workDir, fetch: fakeFetch }));
       expect(err.code).toBe('BUILD_FAILED');
       expect(err.message).toContain('HTTP 404');
       expect(await readdir(workDir)).toEqual([]);

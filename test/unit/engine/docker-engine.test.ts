@@ -57,7 +57,6 @@ async function trickle(res: ServerResponse, text: string, piece = 7): Promise<vo
   }
 }
 
-
 const IMAGE = { Id: 'sha256:abc', RepoTags: ['x:1'], RepoDigests: [], Config: { Labels: null }, Created: '2024-01-01T00:00:00Z' };
 
 describe('engine/docker-engine (scripted engine)', () => {

@@ -35,15 +35,32 @@ describe('configOnlyArchive', () => {
   const base = { Config: { Env: ['PATH=/bin'], Entrypoint: ['/lib/systemd/systemd'], Labels: { vendor: 'x' } } };
 
   it("keeps the snapshot's layers and takes the base image's config, plus the labels", async () => {
-    const { archive, id } = await configOnlyArchive({ target: 'skiff-core-snapshot/core:1', layersOf: snapshot, configOf: base, labels: { 'io.skiff-core.snapshot-of': 'core' }, comment: 'snap' });
+    const { archive, id } = await configOnlyArchive({
+      target: 'skiff-core-snapshot/core:1',
+      layersOf: snapshot,
+      configOf: base,
+      labels: { 'io.skiff-core.snapshot-of': 'core' },
+      comment: 'snap',
+    });
     const files = await entries(archive);
     const manifest = JSON.parse(files.get('manifest.json')!.toString());
-    expect(manifest).toEqual([{ Config: `${id.slice(7)}.json`, RepoTags: ['skiff-core-snapshot/core:1'], Layers: ['0/layer.tar', '1/layer.tar'] }]);
+    expect(manifest).toEqual([
+      { Config: `${id.slice(7)}.json`, RepoTags: ['skiff-core-snapshot/core:1'], Layers: ['0/layer.tar', '1/layer.tar'] },
+    ]);
     const configBytes = files.get(`${id.slice(7)}.json`)!;
     expect(`sha256:${createHash('sha256').update(configBytes).digest('hex')}`).toBe(id);
     const config = JSON.parse(configBytes.toString());
-    expect(config).toMatchObject({ architecture: 'arm64', os: 'linux', variant: 'v8', rootfs: { type: 'layers', diff_ids: ['sha256:aaa', 'sha256:bbb'] } });
-    expect(config.config).toEqual({ Env: ['PATH=/bin'], Entrypoint: ['/lib/systemd/systemd'], Labels: { vendor: 'x', 'io.skiff-core.snapshot-of': 'core' } });
+    expect(config).toMatchObject({
+      architecture: 'arm64',
+      os: 'linux',
+      variant: 'v8',
+      rootfs: { type: 'layers', diff_ids: ['sha256:aaa', 'sha256:bbb'] },
+    });
+    expect(config.config).toEqual({
+      Env: ['PATH=/bin'],
+      Entrypoint: ['/lib/systemd/systemd'],
+      Labels: { vendor: 'x', 'io.skiff-core.snapshot-of': 'core' },
+    });
     expect(config.history).toHaveLength(2);
     expect(config.history[1].created_by).toBe('snap');
     // No layer is carried: the engine already has them.

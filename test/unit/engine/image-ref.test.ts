@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSkiffError } from '../../../src/errors.js';
-import {
-  normalizeImageRef,
-  parseImageRef,
-  sameImageRef,
-  splitRepoTag,
-  withRegistry,
-} from '../../../src/engine/image-ref.js';
+import { normalizeImageRef, parseImageRef, sameImageRef, splitRepoTag, withRegistry } from '../../../src/engine/image-ref.js';
 
 const DIGEST = 'sha256:4c10dad67b09e520cad03d29ebdef26f8d5c941c0a67e48712ecc08ecfca123e';
 

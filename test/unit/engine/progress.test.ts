@@ -25,10 +25,7 @@ describe('engine/progress', () => {
     it('joins an object split across chunks, including inside strings and escapes', () => {
       const text = '{"status":"x \\"}{ y","id":"1"}\r\n{"stream":"Step 1/2 : FROM a"}\r\n';
       for (let cut = 1; cut < text.length; cut++) {
-        expect(parseAll([text.slice(0, cut), text.slice(cut)])).toEqual([
-          { status: 'x "}{ y', id: '1' },
-          { stream: 'Step 1/2 : FROM a' },
-        ]);
+        expect(parseAll([text.slice(0, cut), text.slice(cut)])).toEqual([{ status: 'x "}{ y', id: '1' }, { stream: 'Step 1/2 : FROM a' }]);
       }
     });
 

@@ -34,10 +34,22 @@ let launcher: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'skt-launcher-'));
   await chmod(dir, 0o755);
-  await writeFile(join(dir, 'fake-node'), '#!/bin/sh\n# argv: FLAG BUNDLE ARGS...\necho "args: $*"\nexec /usr/bin/env -0\n', { mode: 0o755 });
+  await writeFile(join(dir, 'fake-node'), '#!/bin/sh\n# argv: FLAG BUNDLE ARGS...\necho "args: $*"\nexec /usr/bin/env -0\n', {
+    mode: 0o755,
+  });
   await writeFile(join(dir, 'bundle.mjs'), '', { mode: 0o644 });
   launcher = join(dir, 'skiff-core');
-  execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-std=c99', `-DSKIFF_CORE_NODE="${join(dir, 'fake-node')}"`, `-DSKIFF_CORE_BUNDLE="${join(dir, 'bundle.mjs')}"`, '-o', launcher, ...SOURCES]);
+  execFileSync('cc', [
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-std=c99',
+    `-DSKIFF_CORE_NODE="${join(dir, 'fake-node')}"`,
+    `-DSKIFF_CORE_BUNDLE="${join(dir, 'bundle.mjs')}"`,
+    '-o',
+    launcher,
+    ...SOURCES,
+  ]);
   await chmod(launcher, 0o755);
 });
 afterAll(async () => {
@@ -47,7 +59,11 @@ afterAll(async () => {
 function launch(asRoot: boolean, argv0: string, args: string[]): { args: string; env: Record<string, string> } {
   const cmd = asRoot ? launcher : 'setpriv';
   const argv = asRoot ? args : ['--reuid=65534', '--regid=65534', '--clear-groups', launcher, ...args];
-  const r = spawnSync(cmd, argv, { env: { ...HOSTILE, ...FRIENDLY, DOCKER_HOST: 'unix:///x.sock' }, argv0: asRoot ? argv0 : undefined, encoding: 'buffer' });
+  const r = spawnSync(cmd, argv, {
+    env: { ...HOSTILE, ...FRIENDLY, DOCKER_HOST: 'unix:///x.sock' },
+    argv0: asRoot ? argv0 : undefined,
+    encoding: 'buffer',
+  });
   const out = r.stdout.toString();
   const newline = out.indexOf('\n');
   const env = Object.fromEntries(
@@ -66,7 +82,17 @@ describe('launcher', () => {
     expect(r.args).toBe(`args: --max-semi-space-size=1 ${join(dir, 'bundle.mjs')} status --json`);
     for (const [k, v] of Object.entries(FRIENDLY)) expect(r.env[k]).toBe(v);
     expect(`PATH=${r.env.PATH}`).toBe(FIXED_PATH);
-    for (const k of ['NODE_OPTIONS', 'GCONV_PATH', 'LOCPATH', 'GLIBC_TUNABLES', 'LD_PRELOAD', 'SKIFF_CORE_RUN_DIR', 'RANDOM_THING', 'DOCKER_HOST']) expect(r.env[k]).toBeUndefined();
+    for (const k of [
+      'NODE_OPTIONS',
+      'GCONV_PATH',
+      'LOCPATH',
+      'GLIBC_TUNABLES',
+      'LD_PRELOAD',
+      'SKIFF_CORE_RUN_DIR',
+      'RANDOM_THING',
+      'DOCKER_HOST',
+    ])
+      expect(r.env[k]).toBeUndefined();
     // The argv[0] it was started with, never an inherited value; and where it is, for the daemon.
     expect(r.env.SKIFF_CORE_ARGV0).toBe(launcher);
     expect(r.env.SKIFF_CORE_LAUNCHER).toBe(launcher);
@@ -99,7 +125,7 @@ describe('launcher', () => {
     }
   }, 30_000);
 
-  it('keeps root\'s environment but for what changes how node or glibc run', () => {
+  it("keeps root's environment but for what changes how node or glibc run", () => {
     const r = launch(true, 'skiff-core', ['status']);
     expect(r.env.SKIFF_CORE_ARGV0).toBe('skiff-core');
     expect(r.env.SKIFF_CORE_RUN_DIR).toBe('/tmp/elsewhere');

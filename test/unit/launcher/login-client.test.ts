@@ -69,17 +69,31 @@ describe.each(TARGETS)('login client ($name)', (target) => {
 
   beforeAll(async () => {
     for (const tool of [target.cc, ...target.runner.slice(0, 1)]) {
-      if (!execFileSync('sh', ['-c', `command -v ${tool} || true`]).toString().trim()) {
-        throw new Error(`${tool} is missing: run "bash scripts/provision.sh cross" as root (it installs the cross compilers and qemu-user-static)`);
+      if (
+        !execFileSync('sh', ['-c', `command -v ${tool} || true`])
+          .toString()
+          .trim()
+      ) {
+        throw new Error(
+          `${tool} is missing: run "bash scripts/provision.sh cross" as root (it installs the cross compilers and qemu-user-static)`,
+        );
       }
     }
     binary = join(dir, `skiff-core-${target.name}`);
     // The build must be warning-free for every target.
-    const out = execFileSync(target.cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-std=c99', '-o', binary, ...SOURCES], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(target.cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-std=c99', '-o', binary, ...SOURCES], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(out).toBe('');
     // The helper of this target too, through qemu for the ARM builds.
     const helperPath = join(dir, `handoff-${target.name}.sh`);
-    await writeFile(helperPath, target.runner.length ? `#!/bin/sh\nexec ${target.runner.join(' ')} -0 skiff-core-handoff ${binary}\n` : `#!/bin/bash\nexec -a skiff-core-handoff ${binary}\n`);
+    await writeFile(
+      helperPath,
+      target.runner.length
+        ? `#!/bin/sh\nexec ${target.runner.join(' ')} -0 skiff-core-handoff ${binary}\n`
+        : `#!/bin/bash\nexec -a skiff-core-handoff ${binary}\n`,
+    );
     await chmod(helperPath, 0o755);
     helper = createHandoffHelper(helperPath);
     runDir = join(dir, `run-${target.name}`);

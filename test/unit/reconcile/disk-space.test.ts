@@ -22,7 +22,9 @@ describe('disk space', () => {
     const guard = spaceGuard(engine, '1GB', async () => ({ free: 300e6, total: 4e9 }));
     await expect(guard('a snapshot of core')).rejects.toMatchObject({
       code: 'DISK_LOW',
-      message: expect.stringMatching(/^not enough disk for a snapshot of core: 300 MB free of 4\.0 GB where the engine keeps its data \(\/var\/lib\/docker\), below storage\.minFree \(1GB\)\./),
+      message: expect.stringMatching(
+        /^not enough disk for a snapshot of core: 300 MB free of 4\.0 GB where the engine keeps its data \(\/var\/lib\/docker\), below storage\.minFree \(1GB\)\./,
+      ),
     });
     await expect(guard('x')).rejects.toThrow();
     expect(asked).toBe(1);

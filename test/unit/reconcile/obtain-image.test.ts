@@ -77,7 +77,12 @@ class FakeEngine implements ImageEngine {
     }
     if ('error' in script) throw script.error;
     options.onProgress?.({ status: '', layers: [{ id: 'l1', status: 'Downloading', current: 50, total: 100 }], current: 50, total: 100 });
-    options.onProgress?.({ status: '', layers: [{ id: 'l1', status: 'Pull complete', current: 100, total: 100 }], current: 100, total: 100 });
+    options.onProgress?.({
+      status: '',
+      layers: [{ id: 'l1', status: 'Pull complete', current: 100, total: 100 }],
+      current: 100,
+      total: 100,
+    });
     this.addImage(ref, script.id);
     return imageInfo(script.id, [ref]);
   }
@@ -241,7 +246,10 @@ describe('reconcile/obtain-image', () => {
       expect(engine.calls.filter((call) => call.startsWith('pull'))).toEqual([]);
       expect(phases(events)).toEqual(['building', 'ready']);
       expect(events).toContainEqual({
-        kind: 'image', ref: REF, phase: 'building', progress: { kind: 'step', step: 1, total: 2, text: 'FROM base' },
+        kind: 'image',
+        ref: REF,
+        phase: 'building',
+        progress: { kind: 'step', step: 1, total: 2, text: 'FROM base' },
       });
     });
 
@@ -254,7 +262,10 @@ describe('reconcile/obtain-image', () => {
       expect(result?.id).toBe('sha256:built');
       expect(phases(events)).toEqual(['attempt-failed:pull', 'building', 'ready']);
       expect(events[0]).toEqual({
-        kind: 'image', ref: REF, phase: 'attempt-failed', attempt: 'pull',
+        kind: 'image',
+        ref: REF,
+        phase: 'attempt-failed',
+        attempt: 'pull',
         message: `cannot pull ${REF}: manifest for ${REF} not found: manifest unknown`,
       });
     });
@@ -306,7 +317,10 @@ describe('reconcile/obtain-image', () => {
       expect(result?.id).toBe('sha256:old');
       expect(phases(events)).toEqual(['attempt-failed:pull', 'ready']);
       expect(events.at(-1)).toEqual({
-        kind: 'image', ref: REF, phase: 'ready', id: 'sha256:old',
+        kind: 'image',
+        ref: REF,
+        phase: 'ready',
+        id: 'sha256:old',
         warning:
           `could not refresh ${REF}: pull ${REF} failed: manifest for ${REF} not found: manifest unknown; ` +
           'keeping the image that is present',
@@ -459,9 +473,7 @@ describe('reconcile/obtain-image', () => {
 
       const { error } = await run(engine, step([build({ root: 'nope' })]));
 
-      expect((error as ImageUnavailableError).attempts[0]?.message).toBe(
-        `build root "nope" is not a directory in build source ${source}`,
-      );
+      expect((error as ImageUnavailableError).attempts[0]?.message).toBe(`build root "nope" is not a directory in build source ${source}`);
     });
 
     it('refuses a Dockerfile outside the source', async () => {
@@ -475,7 +487,7 @@ describe('reconcile/obtain-image', () => {
 
     it('removes an unpacked archive after a successful and after a failed build', async () => {
       const engine = new FakeEngine();
-      const archive = await writeTarGz(join(work, 'src.tar.gz'), { 'Dockerfile': 'FROM base\n', 'files/a.txt': 'a\n' });
+      const archive = await writeTarGz(join(work, 'src.tar.gz'), { Dockerfile: 'FROM base\n', 'files/a.txt': 'a\n' });
 
       engine.build = { id: 'sha256:built' };
       const ok = await run(engine, step([build({ source: archive })]));

@@ -15,13 +15,48 @@ function observed(overrides: { labels?: Record<string, string>; running?: boolea
     name: 'core',
     imageId: 'sha256:base',
     created: '',
-    state: { status: 'running', running: overrides.running ?? true, restarting: false, paused: false, exitCode: 0, startedAt: undefined, finishedAt: undefined, error: '', pid: 1, oomKilled: false },
+    state: {
+      status: 'running',
+      running: overrides.running ?? true,
+      restarting: false,
+      paused: false,
+      exitCode: 0,
+      startedAt: undefined,
+      finishedAt: undefined,
+      error: '',
+      pid: 1,
+      oomKilled: false,
+    },
     restartCount: 0,
     labels: overrides.labels ?? { [LABEL.managed]: 'true', [LABEL.specHash]: spec.hash, [LABEL.baseImageId]: 'sha256:base' },
-    config: { image: 'x:1', env: [], user: '', tty: false, openStdin: false, workingDir: '', entrypoint: [], cmd: [], hostname: '', stopSignal: undefined, labels: {} },
+    config: {
+      image: 'x:1',
+      env: [],
+      user: '',
+      tty: false,
+      openStdin: false,
+      workingDir: '',
+      entrypoint: [],
+      cmd: [],
+      hostname: '',
+      stopSignal: undefined,
+      labels: {},
+    },
     hostConfig: {
-      binds: [], privileged: false, capAdd: [], securityOpt: [], networkMode: '', ipcMode: '', pidMode: '', utsMode: '', dns: [], dnsSearch: [], extraHosts: [], tmpfs: {},
-      restartPolicy: { name: '', maximumRetryCount: 0 }, init: undefined,
+      binds: [],
+      privileged: false,
+      capAdd: [],
+      securityOpt: [],
+      networkMode: '',
+      ipcMode: '',
+      pidMode: '',
+      utsMode: '',
+      dns: [],
+      dnsSearch: [],
+      extraHosts: [],
+      tmpfs: {},
+      restartPolicy: { name: '', maximumRetryCount: 0 },
+      init: undefined,
     },
   };
 }
@@ -76,16 +111,31 @@ describe('reconcile/plan planContainer', () => {
 
   it('leaves a container that ran and stopped alone when told not to start stopped ones, but starts one that never ran', () => {
     const stopped = observed({ running: false });
-    expect(planContainer('core', desired, { image, container: { ...stopped, state: { ...stopped.state, status: 'exited' } }, adopt: false, startStopped: false })).toEqual([]);
-    expect(kinds(planContainer('core', desired, { image, container: { ...stopped, state: { ...stopped.state, status: 'created' } }, adopt: false, startStopped: false }))).toEqual([
-      'start-container',
-      'wait-ready',
-    ]);
+    expect(
+      planContainer('core', desired, {
+        image,
+        container: { ...stopped, state: { ...stopped.state, status: 'exited' } },
+        adopt: false,
+        startStopped: false,
+      }),
+    ).toEqual([]);
+    expect(
+      kinds(
+        planContainer('core', desired, {
+          image,
+          container: { ...stopped, state: { ...stopped.state, status: 'created' } },
+          adopt: false,
+          startStopped: false,
+        }),
+      ),
+    ).toEqual(['start-container', 'wait-ready']);
   });
 
   it('never touches a container it does not own, unless told to adopt it', () => {
     const foreign = observed({ labels: {} });
-    expect(planContainer('core', desired, { image, container: foreign, adopt: false })).toEqual([{ kind: 'foreign-container', name: 'core', id: 'c1' }]);
+    expect(planContainer('core', desired, { image, container: foreign, adopt: false })).toEqual([
+      { kind: 'foreign-container', name: 'core', id: 'c1' },
+    ]);
     const [step] = planContainer('core', desired, { image, container: foreign, adopt: true });
     expect(step).toMatchObject({ kind: 'replace-container', reason: 'adopt', fromSnapshot: true });
   });
@@ -94,19 +144,54 @@ describe('reconcile/plan planContainer', () => {
 describe('reconcile/container-spec', () => {
   it('maps every option to the engine create body', () => {
     const c = Container.parse({
-      image: 'x:1', tty: true, workingDirectory: '/w', entrypoint: ['/e'], cmd: ['c'], env: ['A=1'],
-      mounts: ['/a:/b:ro'], privileged: true, capAdd: ['SYS_ADMIN'], securityOpt: ['seccomp=unconfined'],
-      tmpFs: { '/run': 'size=1m' }, hostNetwork: true, hostIPC: true, hostPID: true, hostUTS: true,
-      dns: ['1.1.1.1'], dnsSearch: ['lan'], hosts: ['db:10.0.0.1'], ports: [{ hostPort: 8080, containerPort: 80 }, { hostPort: 0, containerPort: 443 }],
-      restartPolicy: 'on-failure:3', stopSignal: 'rtmin+3',
+      image: 'x:1',
+      tty: true,
+      workingDirectory: '/w',
+      entrypoint: ['/e'],
+      cmd: ['c'],
+      env: ['A=1'],
+      mounts: ['/a:/b:ro'],
+      privileged: true,
+      capAdd: ['SYS_ADMIN'],
+      securityOpt: ['seccomp=unconfined'],
+      tmpFs: { '/run': 'size=1m' },
+      hostNetwork: true,
+      hostIPC: true,
+      hostPID: true,
+      hostUTS: true,
+      dns: ['1.1.1.1'],
+      dnsSearch: ['lan'],
+      hosts: ['db:10.0.0.1'],
+      ports: [
+        { hostPort: 8080, containerPort: 80 },
+        { hostPort: 0, containerPort: 443 },
+      ],
+      restartPolicy: 'on-failure:3',
+      stopSignal: 'rtmin+3',
     });
     expect(containerSpec('core', c).body).toEqual({
-      Image: 'x:1', Env: ['A=1'], Tty: true, Entrypoint: ['/e'], Cmd: ['c'], WorkingDir: '/w', StopSignal: 'SIGRTMIN+3',
+      Image: 'x:1',
+      Env: ['A=1'],
+      Tty: true,
+      Entrypoint: ['/e'],
+      Cmd: ['c'],
+      WorkingDir: '/w',
+      StopSignal: 'SIGRTMIN+3',
       ExposedPorts: { '80/tcp': {}, '443/tcp': {} },
       HostConfig: {
-        Binds: ['/a:/b:ro'], Tmpfs: { '/run': 'size=1m' }, Privileged: true, CapAdd: ['SYS_ADMIN'], SecurityOpt: ['seccomp=unconfined'],
-        Dns: ['1.1.1.1'], DnsSearch: ['lan'], ExtraHosts: ['db:10.0.0.1'], Init: true,
-        NetworkMode: 'host', IpcMode: 'host', PidMode: 'host', UTSMode: 'host',
+        Binds: ['/a:/b:ro'],
+        Tmpfs: { '/run': 'size=1m' },
+        Privileged: true,
+        CapAdd: ['SYS_ADMIN'],
+        SecurityOpt: ['seccomp=unconfined'],
+        Dns: ['1.1.1.1'],
+        DnsSearch: ['lan'],
+        ExtraHosts: ['db:10.0.0.1'],
+        Init: true,
+        NetworkMode: 'host',
+        IpcMode: 'host',
+        PidMode: 'host',
+        UTSMode: 'host',
         RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
         PortBindings: { '80/tcp': [{ HostPort: '8080' }], '443/tcp': [{ HostPort: '' }] },
       },
@@ -115,7 +200,9 @@ describe('reconcile/container-spec', () => {
 
   it('hashes equal specs equally and any change differently', () => {
     const a = containerSpec('core', desired).hash;
-    expect(containerSpec('core', Container.parse({ entrypoint: ['/lib/systemd/systemd'], startAfterCreate: true, image: 'x:1' })).hash).toBe(a);
+    expect(
+      containerSpec('core', Container.parse({ entrypoint: ['/lib/systemd/systemd'], startAfterCreate: true, image: 'x:1' })).hash,
+    ).toBe(a);
     expect(containerSpec('core', { ...desired, env: ['A=1'] }).hash).not.toBe(a);
     expect(containerSpec('other', desired).hash).not.toBe(a);
     // startAfterCreate is about what setup does, not what the container is.

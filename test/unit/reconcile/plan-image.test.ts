@@ -92,8 +92,13 @@ describe('reconcile/plan planImage', () => {
       {
         kind: 'build',
         build: {
-          source: SOURCE, root: 'sub', dockerfile: 'Dockerfile.arm', buildArgs: { A: '1', B: null },
-          squash: true, preserveIntermediate: false, scratchBuild: false,
+          source: SOURCE,
+          root: 'sub',
+          dockerfile: 'Dockerfile.arm',
+          buildArgs: { A: '1', B: null },
+          squash: true,
+          preserveIntermediate: false,
+          scratchBuild: false,
         },
       },
     ]);

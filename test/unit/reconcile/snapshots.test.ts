@@ -12,6 +12,9 @@ describe('planPrune', () => {
   });
 
   it('never removes one a container was made from, however old', () => {
-    expect(planPrune(newestFirst, 2, new Set(['sha256:1'])).map((s) => s.ref)).toEqual(['skiff-core-snapshot/core:3', 'skiff-core-snapshot/core:2']);
+    expect(planPrune(newestFirst, 2, new Set(['sha256:1'])).map((s) => s.ref)).toEqual([
+      'skiff-core-snapshot/core:3',
+      'skiff-core-snapshot/core:2',
+    ]);
   });
 });

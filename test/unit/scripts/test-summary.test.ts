@@ -40,7 +40,10 @@ async function summaryOf(...names: string[]): Promise<{ code: number; stdout: st
   const sub = await mkdtemp(join(dir, 'run-'));
   for (const name of names) await writeFile(join(sub, name), FILES[name]!);
   const report = join(sub, 'report.json');
-  const v = await run([VITEST, 'run', '--root', sub, '--config', join(dir, 'vitest.config.mjs'), '--reporter=json', `--outputFile.json=${report}`], dir);
+  const v = await run(
+    [VITEST, 'run', '--root', sub, '--config', join(dir, 'vitest.config.mjs'), '--reporter=json', `--outputFile.json=${report}`],
+    dir,
+  );
   return run([SUMMARY, `unit=${report}:${v.code}`], dir);
 }
 
@@ -51,7 +54,7 @@ describe('scripts/test-summary.mjs', () => {
     expect(r.code).toBe(0);
   }, 60_000);
 
-  it("counts a suite whose set-up throws as failed, naming it, not as skipped", async () => {
+  it('counts a suite whose set-up throws as failed, naming it, not as skipped', async () => {
     const r = await summaryOf('passes.test.ts', 'setup-throws.test.ts');
     expect(r.stdout).toMatch(/^FAILED unit: .*setup-throws\.test\.ts failed before its tests ran \(2 not run\)/m);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('2 passed, 2 failed');
@@ -87,7 +90,10 @@ describe('scripts/test-summary.mjs --problems', () => {
     const passing = await mkdtemp(join(dir, 'problems-'));
     await writeFile(join(passing, 'passes.test.ts'), FILES['passes.test.ts']!);
     const report = join(passing, 'report.json');
-    const v = await run([VITEST, 'run', '--root', passing, '--config', join(dir, 'vitest.config.mjs'), '--reporter=json', `--outputFile.json=${report}`], dir);
+    const v = await run(
+      [VITEST, 'run', '--root', passing, '--config', join(dir, 'vitest.config.mjs'), '--reporter=json', `--outputFile.json=${report}`],
+      dir,
+    );
     const problems = join(passing, 'problems.txt');
     const none = await run([SUMMARY, `--problems=${problems}`, `unit=${report}:${v.code}`], dir);
     expect(none.stdout.trim()).toBe('2 passed, 0 failed');

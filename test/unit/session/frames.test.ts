@@ -4,7 +4,11 @@ import { createFrameDecoder, encodeFrame, FRAME, MAX_FRAME, MAX_HELLO } from '..
 function decodeAll(parts: Buffer[], maxFrame?: (i: number) => number) {
   const frames: [number, Buffer][] = [];
   const errors: string[] = [];
-  const decoder = createFrameDecoder((t, p) => frames.push([t, Buffer.from(p)]), (m) => errors.push(m), maxFrame ? { maxFrame } : {});
+  const decoder = createFrameDecoder(
+    (t, p) => frames.push([t, Buffer.from(p)]),
+    (m) => errors.push(m),
+    maxFrame ? { maxFrame } : {},
+  );
   for (const p of parts) decoder.push(p);
   return { frames, errors, decoder };
 }
@@ -31,7 +35,10 @@ describe('frame decoder', () => {
     const payload = Buffer.alloc(1024 * 1024, 7);
     const bytes = encodeFrame(FRAME.stdin, payload);
     const frames: Buffer[] = [];
-    const decoder = createFrameDecoder((_t, p) => frames.push(p), () => undefined);
+    const decoder = createFrameDecoder(
+      (_t, p) => frames.push(p),
+      () => undefined,
+    );
     for (let i = 0; i < bytes.length - 1; i++) decoder.push(bytes.subarray(i, i + 1));
     expect(decoder.buffered()).toBe(bytes.length - 1);
     decoder.push(bytes.subarray(bytes.length - 1));

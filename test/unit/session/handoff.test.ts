@@ -24,7 +24,13 @@ describe('session records', () => {
     expect(first.verify('alice', EXEC, token)).toBe(true);
     expect(first.verify('bob', EXEC, token)).toBe(false);
     expect(first.verify('alice', OTHER, token)).toBe(false);
-    expect(first.verify('alice', EXEC, token.replace(/.$/, (c) => (c === '0' ? '1' : '0')))).toBe(false);
+    expect(
+      first.verify(
+        'alice',
+        EXEC,
+        token.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
+      ),
+    ).toBe(false);
     expect(first.verify('alice', EXEC, '')).toBe(false);
     // A restarted daemon reads the same key.
     const second = await openSessionRecords(runDir);

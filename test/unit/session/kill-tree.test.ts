@@ -36,7 +36,10 @@ async function describe_(pid: number, start: number, cgroup: string): Promise<vo
   await writeFile(join(proc, String(pid), 'cgroup'), cgroup);
 }
 
-const exited = (c: ChildProcess) => new Promise<NodeJS.Signals | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.signalCode) : c.once('exit', (_code, sig) => r(sig))));
+const exited = (c: ChildProcess) =>
+  new Promise<NodeJS.Signals | null>((r) =>
+    c.exitCode !== null || c.signalCode !== null ? r(c.signalCode) : c.once('exit', (_code, sig) => r(sig)),
+  );
 const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 
 describe('killTree', () => {

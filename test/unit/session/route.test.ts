@@ -14,12 +14,28 @@ const config = Config.parse({
 
 describe('session/route', () => {
   it('routes by the config alone', () => {
-    expect(routeFor(config, 'core')).toEqual({ user: 'core', container: 'core', containerUser: 'core', shell: ['/bin/bash'], createContainerUser: false });
+    expect(routeFor(config, 'core')).toEqual({
+      user: 'core',
+      container: 'core',
+      containerUser: 'core',
+      shell: ['/bin/bash'],
+      createContainerUser: false,
+    });
     expect(routeFor(config, 'nobody')).toBeUndefined();
   });
 
   it('keeps only the allowlisted environment', () => {
-    expect(allowedEnv({ TERM: 'xterm', LC_ALL: 'C', LD_PRELOAD: '/x.so', NODE_OPTIONS: '--inspect', PATH: '/evil', SSH_TTY: '/dev/pts/1', BASH_ENV: '/x' })).toEqual({
+    expect(
+      allowedEnv({
+        TERM: 'xterm',
+        LC_ALL: 'C',
+        LD_PRELOAD: '/x.so',
+        NODE_OPTIONS: '--inspect',
+        PATH: '/evil',
+        SSH_TTY: '/dev/pts/1',
+        BASH_ENV: '/x',
+      }),
+    ).toEqual({
       TERM: 'xterm',
       LC_ALL: 'C',
       SSH_TTY: '/dev/pts/1',
@@ -46,18 +62,33 @@ describe('session/route', () => {
       env: ['SHELL=/bin/bash', 'USER=core', 'LOGNAME=core', 'HOME=/home/core', 'TERM=vt100'],
     });
     expect(execPlan(route, resolved, { command: 'make -C x', env: {} })).toMatchObject({ cmd: ['/bin/bash', '-c', 'make -C x'] });
-    expect(execPlan(route, resolved, { command: '/usr/lib/openssh/sftp-server', env: {} })).toMatchObject({ cmd: ['/usr/lib/openssh/sftp-server'] });
-    expect(execPlan(route, { ...resolved, sftpServer: undefined }, { command: 'internal-sftp', env: {} })).toMatchObject({ error: expect.stringContaining('no sftp-server in container core') });
+    expect(execPlan(route, resolved, { command: '/usr/lib/openssh/sftp-server', env: {} })).toMatchObject({
+      cmd: ['/usr/lib/openssh/sftp-server'],
+    });
+    expect(execPlan(route, { ...resolved, sftpServer: undefined }, { command: 'internal-sftp', env: {} })).toMatchObject({
+      error: expect.stringContaining('no sftp-server in container core'),
+    });
   });
 });
 
 describe('session/warm-exec', () => {
-  it.each([["it's", `'it'\\''s'`], ['$(rm -rf /)', `'$(rm -rf /)'`], ['', `''`]])('quotes %j for the shell', (word, quoted) => {
+  it.each([
+    ["it's", `'it'\\''s'`],
+    ['$(rm -rf /)', `'$(rm -rf /)'`],
+    ['', `''`],
+  ])('quotes %j for the shell', (word, quoted) => {
     expect(shellQuote(word)).toBe(quoted);
   });
 
   it('builds the one line the waiting shell runs', () => {
-    const plan = { cmd: ['/bin/bash', '-c', "echo 'hi'"], env: [], identityEnv: [], clientEnv: [['TERM', "x'y"]] as [string, string][], workingDir: undefined, user: undefined };
+    const plan = {
+      cmd: ['/bin/bash', '-c', "echo 'hi'"],
+      env: [],
+      identityEnv: [],
+      clientEnv: [['TERM', "x'y"]] as [string, string][],
+      workingDir: undefined,
+      user: undefined,
+    };
     expect(commandLine(plan)).toBe(`export TERM='x'\\''y'; exec '/bin/bash' '-c' 'echo '\\''hi'\\'''\n`);
   });
 });
@@ -65,15 +96,29 @@ describe('session/warm-exec', () => {
 describe('session/frames', () => {
   it('decodes frames split across chunks and many frames in one chunk', () => {
     const got: [number, string][] = [];
-    const decoder = createFrameDecoder((type, payload) => got.push([type, payload.toString()]), (m) => got.push([-1, m]));
-    const bytes = Buffer.concat([encodeFrame(FRAME.stdout, 'hello'), encodeFrame(FRAME.stderr, 'oops'), encodeFrame(FRAME.exit, { code: 3 })]);
+    const decoder = createFrameDecoder(
+      (type, payload) => got.push([type, payload.toString()]),
+      (m) => got.push([-1, m]),
+    );
+    const bytes = Buffer.concat([
+      encodeFrame(FRAME.stdout, 'hello'),
+      encodeFrame(FRAME.stderr, 'oops'),
+      encodeFrame(FRAME.exit, { code: 3 }),
+    ]);
     for (let i = 0; i < bytes.length; i += 3) decoder.push(bytes.subarray(i, i + 3));
-    expect(got).toEqual([[FRAME.stdout, 'hello'], [FRAME.stderr, 'oops'], [FRAME.exit, '{"code":3}']]);
+    expect(got).toEqual([
+      [FRAME.stdout, 'hello'],
+      [FRAME.stderr, 'oops'],
+      [FRAME.exit, '{"code":3}'],
+    ]);
   });
 
   it('refuses a frame over the size limit', () => {
     const errors: string[] = [];
-    const decoder = createFrameDecoder(() => undefined, (m) => errors.push(m));
+    const decoder = createFrameDecoder(
+      () => undefined,
+      (m) => errors.push(m),
+    );
     const header = Buffer.alloc(5);
     header.writeUInt8(FRAME.stdin, 0);
     header.writeUInt32BE(64 * 1024 * 1024, 1);

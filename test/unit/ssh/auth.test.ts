@@ -38,7 +38,7 @@ function pk(key: ReturnType<typeof keyPair>, signWith?: ParsedKey, hashAlgo?: st
 
 describe('ssh/auth', () => {
   describe('credentialsFor', () => {
-    it('takes sshKeys, and root\'s keys only with copyRootKeys', () => {
+    it("takes sshKeys, and root's keys only with copyRootKeys", () => {
       const rootText = `# root\n${root.line}\n`;
       expect(credentialsFor(user({ sshKeys: [alice.line] }), rootText).credentials.keys.map((k) => k.getPublicSSH())).toEqual([alice.blob]);
       const both = credentialsFor(user({ sshKeys: [alice.line], copyRootKeys: true }), rootText).credentials.keys;
@@ -108,7 +108,10 @@ describe('ssh/auth', () => {
     expect(advertisedMethods(undefined)).toEqual(['publickey']);
     expect(advertisedMethods(cfg({ core: { container: 'core', auth: { sshKeys: [alice.line] } } }))).toEqual(['publickey']);
     expect(advertisedMethods(cfg({ core: { container: 'core', auth: { password: 'x', locked: true } } }))).toEqual(['publickey']);
-    expect(advertisedMethods(cfg({ core: { container: 'core' }, dev: { container: 'core', auth: { password: 'x' } } }))).toEqual(['publickey', 'password']);
+    expect(advertisedMethods(cfg({ core: { container: 'core' }, dev: { container: 'core', auth: { password: 'x' } } }))).toEqual([
+      'publickey',
+      'password',
+    ]);
   });
 
   describe('createFailureLimiter', () => {

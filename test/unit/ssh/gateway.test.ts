@@ -156,7 +156,14 @@ describe('ssh/gateway', () => {
         done();
       },
     });
-    gateway = startGateway({ hostKey, config: () => config, sessions: fakeHandler(seen), log: createLogger({ level: 'debug', stream: sink, pretty: false }), failureDelayMs, rootKeysPath: '/nonexistent' });
+    gateway = startGateway({
+      hostKey,
+      config: () => config,
+      sessions: fakeHandler(seen),
+      log: createLogger({ level: 'debug', stream: sink, pretty: false }),
+      failureDelayMs,
+      rootKeysPath: '/nonexistent',
+    });
     expect(await gateway.listen(['127.0.0.1:0'])).toEqual([]);
     port = Number(gateway.addresses()[0]!.split(':')[1]);
   }
@@ -176,7 +183,12 @@ describe('ssh/gateway', () => {
     stderr: string;
     code: number | undefined;
   }
-  function exec(client: InstanceType<typeof Client>, command: string, options: ssh2.ExecOptions = {}, input?: Buffer | string): Promise<Run> {
+  function exec(
+    client: InstanceType<typeof Client>,
+    command: string,
+    options: ssh2.ExecOptions = {},
+    input?: Buffer | string,
+  ): Promise<Run> {
     return new Promise((resolve, reject) => {
       client.exec(command, options, (err, stream) => {
         if (err) return reject(err);
@@ -205,7 +217,7 @@ describe('ssh/gateway', () => {
     expect(logs).toContainEqual(expect.objectContaining({ msg: 'SSH login', user: 'core', method: 'publickey' }));
   });
 
-  it('passes stdin through and ends it at the client\'s EOF', async () => {
+  it("passes stdin through and ends it at the client's EOF", async () => {
     await start();
     const client = await connect();
     expect(await exec(client, 'cat count', {}, 'hi\n')).toMatchObject({ stdout: '3\n', code: 0 });
@@ -235,7 +247,10 @@ describe('ssh/gateway', () => {
   it('builds the hello from pty-req and env (allowlisted), with the connection in SSH_CONNECTION', async () => {
     await start();
     const client = await connect();
-    const run = await exec(client, 'hello', { pty: { term: 'xterm-256color', cols: 120, rows: 40 }, env: { LANG: 'C.UTF-8', LD_PRELOAD: '/evil.so', NODE_OPTIONS: '--x' } });
+    const run = await exec(client, 'hello', {
+      pty: { term: 'xterm-256color', cols: 120, rows: 40 },
+      env: { LANG: 'C.UTF-8', LD_PRELOAD: '/evil.so', NODE_OPTIONS: '--x' },
+    });
     const hello = JSON.parse(run.stdout.trim()) as Hello;
     expect(hello).toMatchObject({ v: 1, tty: true, cols: 120, rows: 40, command: 'hello' });
     expect(hello.env).toMatchObject({ TERM: 'xterm-256color', LANG: 'C.UTF-8' });
@@ -243,7 +258,7 @@ describe('ssh/gateway', () => {
     expect(Object.keys(hello.env).sort()).toEqual(['LANG', 'SSH_CLIENT', 'SSH_CONNECTION', 'TERM']);
   });
 
-  it('sends a shell request without a command, and sftp as the container\'s sftp-server without a tty', async () => {
+  it("sends a shell request without a command, and sftp as the container's sftp-server without a tty", async () => {
     await start();
     const client = await connect();
     const shell = await new Promise<Run>((resolve, reject) =>
@@ -304,7 +319,11 @@ describe('ssh/gateway', () => {
   it('shows why a session cannot start, and exits 1', async () => {
     await start();
     const client = await connect();
-    expect(await exec(client, 'fail')).toEqual({ stdout: '', stderr: 'building core: step 1/2\nskiff-core: setup failed: build step 2 failed\n', code: 1 });
+    expect(await exec(client, 'fail')).toEqual({
+      stdout: '',
+      stderr: 'building core: step 1/2\nskiff-core: setup failed: build step 2 failed\n',
+      code: 1,
+    });
   });
 
   it('tells the session when the client goes away', async () => {
@@ -353,7 +372,11 @@ describe('ssh/gateway', () => {
     client.exec('hang', () => undefined);
     await expect.poll(() => seen.length).toBe(1);
     const refused = await exec(client, 'whoami');
-    expect(refused).toEqual({ stdout: '', stderr: expect.stringMatching(/^skiff-core: core already has 1 sessions, the most allowed/), code: 1 });
+    expect(refused).toEqual({
+      stdout: '',
+      stderr: expect.stringMatching(/^skiff-core: core already has 1 sessions, the most allowed/),
+      code: 1,
+    });
     const other = await connect();
     expect((await exec(other, 'whoami')).code).toBe(1);
     client.end();
@@ -367,7 +390,9 @@ describe('ssh/gateway', () => {
     const client = await connect({ strictVendor: false });
     const local = await new Promise<Error>((resolve) => client.forwardOut('127.0.0.1', 1234, '127.0.0.1', 22, (err) => resolve(err!)));
     expect(local.message).toContain('port forwarding is not available through the skiff-core gateway');
-    const socket = await new Promise<Error>((resolve) => client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (err) => resolve(err!)));
+    const socket = await new Promise<Error>((resolve) =>
+      client.openssh_forwardOutStreamLocal('/var/run/docker.sock', (err) => resolve(err!)),
+    );
     expect(socket.message).toContain('socket forwarding is not available');
     const remote = await new Promise<Error | undefined>((resolve) => client.forwardIn('127.0.0.1', 0, (err) => resolve(err)));
     expect(remote).toBeInstanceOf(Error);
@@ -399,11 +424,22 @@ describe('ssh/gateway', () => {
         ...options,
         authHandler: (methodsLeft, _partial, next) => {
           if (methodsLeft) answers.push(methodsLeft.join(','));
-          const method = [options.privateKey ? 'publickey' : undefined, options.password !== undefined ? 'password' : undefined].find((m) => m && !tries.includes(m as ssh2.AuthenticationType)) as ssh2.AuthenticationType | undefined;
+          const method = [options.privateKey ? 'publickey' : undefined, options.password !== undefined ? 'password' : undefined].find(
+            (m) => m && !tries.includes(m as ssh2.AuthenticationType),
+          ) as ssh2.AuthenticationType | undefined;
           if (!method) return next(false as unknown as ssh2.AuthenticationType);
           tries.push(method);
-          if (method === 'publickey') return next({ type: 'publickey', username: options.username ?? 'core', key: options.privateKey! } as unknown as ssh2.AuthenticationType);
-          return next({ type: 'password', username: options.username ?? 'core', password: options.password! } as unknown as ssh2.AuthenticationType);
+          if (method === 'publickey')
+            return next({
+              type: 'publickey',
+              username: options.username ?? 'core',
+              key: options.privateKey!,
+            } as unknown as ssh2.AuthenticationType);
+          return next({
+            type: 'password',
+            username: options.username ?? 'core',
+            password: options.password!,
+          } as unknown as ssh2.AuthenticationType);
         },
       });
     });
@@ -439,7 +475,13 @@ describe('ssh/gateway', () => {
     await expect.poll(() => logs.filter((l) => l.msg === 'SSH login failed').length).toBe(2);
     const refused = await failedLogin({ privateKey: alice.privateKey });
     expect(refused.error).not.toBe('logged in');
-    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', source: '127.0.0.1', msg: 'Refusing SSH connections from this address: too many failed logins in the last minute' }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        source: '127.0.0.1',
+        msg: 'Refusing SSH connections from this address: too many failed logins in the last minute',
+      }),
+    );
   });
 
   it('closes connections that do not authenticate in time, and idle ones', async () => {

@@ -7,7 +7,6 @@ import { silentLogger } from '../../../src/log.js';
 import { startGatewayService, type GatewayService, type GatewayStatus } from '../../../src/ssh/service.js';
 import { freePort } from '../../support/net.js';
 
-
 const configWith = (gateway?: Record<string, unknown>) => Config.parse({ containers: {}, users: {}, ...(gateway ? { gateway } : {}) });
 
 describe('ssh/service', () => {
@@ -43,7 +42,11 @@ describe('ssh/service', () => {
     const [a, b] = [await freePort(), await freePort()];
     let config = configWith({ listen: [`127.0.0.1:${a}`] });
     const seen: GatewayStatus[] = [];
-    service = await start(() => config, [], (s) => seen.push(s));
+    service = await start(
+      () => config,
+      [],
+      (s) => seen.push(s),
+    );
     const first = service.status();
     expect(first).toMatchObject({ listening: [`127.0.0.1:${a}`], hostKeyPath: join(dir, 'ssh_host_ed25519_key') });
     expect(first.hostKeyFingerprint).toMatch(/^SHA256:/);
@@ -63,7 +66,7 @@ describe('ssh/service', () => {
     expect(service.status()).toMatchObject({ listening: [`127.0.0.1:${flag}`], hostKeyPath: join(dir, 'keys/host') });
   });
 
-  it('serves the command line\'s addresses even without a good config', async () => {
+  it("serves the command line's addresses even without a good config", async () => {
     const port = await freePort();
     service = await start(() => undefined, [`127.0.0.1:${port}`]);
     expect(service.status().listening).toEqual([`127.0.0.1:${port}`]);

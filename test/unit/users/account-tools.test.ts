@@ -2,11 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSkiffError } from '../../../src/errors.js';
-import {
-  createBusyBoxTools,
-  createShadowTools,
-  detectAccountTools,
-} from '../../../src/users/account-tools.js';
+import { createBusyBoxTools, createShadowTools, detectAccountTools } from '../../../src/users/account-tools.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../../src/users/command-runner.js';
 import { BUSYBOX_PATHS, SHADOW_PATHS, createFakeRoot, createFakeRunner } from './fake-system.js';
 import type { FakeRoot } from './fake-system.js';
@@ -89,7 +85,9 @@ describe('users/account-tools', () => {
         "creating user core failed: `useradd -m -d /home/core -s /usr/bin/skiff-core -U -- core` exited with 9: useradd: user 'core' already exists",
       );
       const { runner: r2 } = recorder({ exitCode: 1, stdout: '', stderr: 'chpasswd: line 1: bad' });
-      const err2 = await createShadowTools(r2, SHADOW_PATHS).setPasswordHash('core', '$6$secret').catch((e: unknown) => e);
+      const err2 = await createShadowTools(r2, SHADOW_PATHS)
+        .setPasswordHash('core', '$6$secret')
+        .catch((e: unknown) => e);
       expect((err2 as Error).message).not.toContain('secret');
     });
   });
@@ -196,9 +194,9 @@ describe('users/account-tools', () => {
       await rm(join(fake.root, 'etc/passwd'));
       await symlink('/etc/passwd', join(fake.root, 'etc/passwd'));
       const { runner } = recorder();
-      await expect(
-        createBusyBoxTools(runner, BUSYBOX_PATHS, { root: fake.root }).setShell('root', '/bin/evil'),
-      ).rejects.toThrow(/not a regular file/);
+      await expect(createBusyBoxTools(runner, BUSYBOX_PATHS, { root: fake.root }).setShell('root', '/bin/evil')).rejects.toThrow(
+        /not a regular file/,
+      );
     });
   });
 

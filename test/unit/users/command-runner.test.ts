@@ -40,7 +40,15 @@ describe('users/command-runner', () => {
   });
 
   it('finds executables on the search path, sbin included', async () => {
-    expect(searchPath('/opt/x:relative:/usr/bin')).toEqual(['/opt/x', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/sbin', '/bin']);
+    expect(searchPath('/opt/x:relative:/usr/bin')).toEqual([
+      '/opt/x',
+      '/usr/bin',
+      '/usr/local/sbin',
+      '/usr/local/bin',
+      '/usr/sbin',
+      '/sbin',
+      '/bin',
+    ]);
     expect(await findExecutable('sh', ['/nonexistent', '/bin'])).toBe('/bin/sh');
     expect(await findExecutable('no-such-tool-here', searchPath())).toBeUndefined();
   });

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExecOptions, ExecResult } from '../../../src/engine/engine.js';
 import { isSkiffError } from '../../../src/errors.js';
-import {
-  ensureContainerUser,
-  resolveContainerShell,
-  splitContainerUser,
-} from '../../../src/users/container-user.js';
+import { ensureContainerUser, resolveContainerShell, splitContainerUser } from '../../../src/users/container-user.js';
 import type { ContainerUserEngine } from '../../../src/users/container-user.js';
 
 /**
@@ -22,8 +18,7 @@ function fakeContainer(options: { passwd: string; programs: string[]; failCreate
     stderr: '',
   });
   const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
-  const find = (user: string) =>
-    passwd.split('\n').find((l) => l.split(':')[0] === user || l.split(':')[2] === user);
+  const find = (user: string) => passwd.split('\n').find((l) => l.split(':')[0] === user || l.split(':')[2] === user);
   const engine: ContainerUserEngine = {
     async execRun(id: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
       expect(id).toBe('ctr');

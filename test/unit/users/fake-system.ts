@@ -183,7 +183,10 @@ export function createFakeRunner(fake: FakeRoot): FakeRunner {
         const [user, group] = tool === 'gpasswd' ? [opt(args, '-d')!, positional(args.slice(2))[0]!] : [operand!, second!];
         return edit('etc/group', (l) => {
           const f = l.find((g) => g[0] === group)!;
-          f[3] = (f[3] ?? '').split(',').filter((m) => m !== '' && m !== user).join(',');
+          f[3] = (f[3] ?? '')
+            .split(',')
+            .filter((m) => m !== '' && m !== user)
+            .join(',');
         });
       }
       case 'chpasswd': {

@@ -273,9 +273,7 @@ describe('users/host-user', () => {
         ['delgroup', 'core', 'docker'],
         ['addgroup', 'core'],
       ]);
-      expect(await fake.read('etc/passwd')).toBe(
-        `root:x:0:0:root:/root:/bin/sh\ncore:x:1000:1000:Linux User,,,:/home/core:${LAUNCHER}\n`,
-      );
+      expect(await fake.read('etc/passwd')).toBe(`root:x:0:0:root:/root:/bin/sh\ncore:x:1000:1000:Linux User,,,:/home/core:${LAUNCHER}\n`);
       expect(await fake.read('etc/group')).toBe('root:x:0:\ndocker:x:998:\ncore:x:1000:\n');
       expect(await shadowHash('core')).toBe('*');
       expect(outcome.changes.map((c) => c.kind)).toEqual(['shells-listed', 'shell-set', 'docker-group-left', 'password', 'keys-written']);

@@ -102,10 +102,7 @@ describe('users/passwd-files', () => {
   });
 
   it('lists supplementary groups', () => {
-    expect(supplementaryGroups(parseGroup('docker:x:998:core\naudio:x:29:x,core\nvideo:x:44:\n'), 'core')).toEqual([
-      'docker',
-      'audio',
-    ]);
+    expect(supplementaryGroups(parseGroup('docker:x:998:core\naudio:x:29:x,core\nvideo:x:44:\n'), 'core')).toEqual(['docker', 'audio']);
   });
 
   describe('setField', () => {
@@ -132,9 +129,7 @@ describe('users/passwd-files', () => {
 
   describe('removeGroupMember', () => {
     it('removes the user and keeps the others', () => {
-      expect(removeGroupMember('docker:x:998:a,core,b\naudio:x:29:core\n', 'docker', 'core')).toBe(
-        'docker:x:998:a,b\naudio:x:29:core\n',
-      );
+      expect(removeGroupMember('docker:x:998:a,core,b\naudio:x:29:core\n', 'docker', 'core')).toBe('docker:x:998:a,b\naudio:x:29:core\n');
     });
 
     it('is undefined when the user is not a member', () => {

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSkiffError } from '../../../src/errors.js';
-import {
-  DISABLED_HASH,
-  RANDOM_SALT_MARK,
-  isRandomHash,
-  passwordPolicy,
-  planPassword,
-  sha512Hasher,
-} from '../../../src/users/password.js';
+import { DISABLED_HASH, RANDOM_SALT_MARK, isRandomHash, passwordPolicy, planPassword, sha512Hasher } from '../../../src/users/password.js';
 import type { PasswordHasher } from '../../../src/users/password.js';
 import { sha512Crypt } from '../../../src/users/sha512-crypt.js';
 
@@ -23,7 +16,10 @@ describe('users/password', () => {
       [{ password: '' }, { kind: 'random' }],
       [{ password: 's3cret' }, { kind: 'password', password: 's3cret' }],
       [{ allowEmptyPassword: true }, { kind: 'empty' }],
-      [{ password: 's3cret', allowEmptyPassword: true }, { kind: 'password', password: 's3cret' }],
+      [
+        { password: 's3cret', allowEmptyPassword: true },
+        { kind: 'password', password: 's3cret' },
+      ],
       [{ locked: true }, { kind: 'disabled' }],
       [{ locked: true, allowEmptyPassword: true }, { kind: 'disabled' }],
     ] as const)('%j -> %j', (auth, policy) => {
@@ -31,9 +27,7 @@ describe('users/password', () => {
     });
 
     it('warns that a password is ignored when locked', () => {
-      expect(passwordPolicy({ locked: true, password: 'x' }).warnings).toEqual([
-        'auth.password is ignored because auth.locked is set',
-      ]);
+      expect(passwordPolicy({ locked: true, password: 'x' }).warnings).toEqual(['auth.password is ignored because auth.locked is set']);
     });
 
     it('rejects a password with a newline', () => {
@@ -53,8 +47,18 @@ describe('users/password', () => {
       ['locked: a "!" lock from passwd -l becomes "*"', { kind: 'disabled' }, '!$6$x$y', { kind: 'set-hash', hash: '*' }],
       ['locked: "*" stays', { kind: 'disabled' }, '*', { kind: 'keep' }],
       ['password: a matching hash stays', { kind: 'password', password: 'hunter2' }, SOMEONES, { kind: 'keep' }],
-      ['password: another password is replaced', { kind: 'password', password: 'other' }, SOMEONES, { kind: 'set-hash', hash: 'HASH(other)' }],
-      ['password: an unverifiable scheme is replaced', { kind: 'password', password: 'x' }, '$y$j9T$a$b', { kind: 'set-hash', hash: 'HASH(x)' }],
+      [
+        'password: another password is replaced',
+        { kind: 'password', password: 'other' },
+        SOMEONES,
+        { kind: 'set-hash', hash: 'HASH(other)' },
+      ],
+      [
+        'password: an unverifiable scheme is replaced',
+        { kind: 'password', password: 'x' },
+        '$y$j9T$a$b',
+        { kind: 'set-hash', hash: 'HASH(x)' },
+      ],
       ['password: no hash at all', { kind: 'password', password: 'x' }, undefined, { kind: 'set-hash', hash: 'HASH(x)' }],
       ['empty: "" stays', { kind: 'empty' }, '', { kind: 'keep' }],
       ['empty: a hash is cleared', { kind: 'empty' }, SOMEONES, { kind: 'clear' }],

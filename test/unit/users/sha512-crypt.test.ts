@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CRYPT_ALPHABET,
-  parseSha512Hash,
-  randomSalt,
-  sha512Crypt,
-  verifySha512Crypt,
-} from '../../../src/users/sha512-crypt.js';
+import { CRYPT_ALPHABET, parseSha512Hash, randomSalt, sha512Crypt, verifySha512Crypt } from '../../../src/users/sha512-crypt.js';
 
 // Vectors produced by glibc's crypt(3) (`perl -e 'print crypt($pw, $setting)'` on Debian 12).
 const GLIBC: { password: string; salt: string; rounds?: number; hash: string }[] = [

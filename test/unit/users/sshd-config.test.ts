@@ -25,25 +25,34 @@ describe('users/sshd-config', () => {
     expect(findings).toEqual([expect.objectContaining({ severity: 'error', setting: 'Subsystem sftp internal-sftp' })]);
   });
 
-  it('reports keys that sshd would not read from skiff-core\'s directory', async () => {
+  it("reports keys that sshd would not read from skiff-core's directory", async () => {
     const findings = await check({ '/etc/ssh/sshd_config': SAFE.replace(/^AuthorizedKeysFile.*$/m, '') });
-    expect(findings).toEqual([expect.objectContaining({ severity: 'error', setting: 'AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2' })]);
+    expect(findings).toEqual([
+      expect.objectContaining({ severity: 'error', setting: 'AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2' }),
+    ]);
   });
 
   it('warns about forwarding left at its defaults, and honours the first value like sshd', async () => {
     const findings = await check({
-      '/etc/ssh/sshd_config': 'Include /etc/ssh/sshd_config.d/*.conf\nAllowTcpForwarding no\nAuthorizedKeysFile /etc/skiff-core/authorized_keys/%u\n',
+      '/etc/ssh/sshd_config':
+        'Include /etc/ssh/sshd_config.d/*.conf\nAllowTcpForwarding no\nAuthorizedKeysFile /etc/skiff-core/authorized_keys/%u\n',
     });
     expect(findings.map((f) => f.setting)).toEqual(['allowstreamlocalforwarding (default)', 'allowagentforwarding (default)']);
     // An included file read first wins over a later line, as in sshd.
     const included = await parseSshdConfig('/etc/ssh/sshd_config', async (p) =>
-      p === '/etc/ssh/sshd_config' ? 'Include /etc/ssh/extra.conf\nAllowTcpForwarding no\n' : p === '/etc/ssh/extra.conf' ? 'AllowTcpForwarding yes\n' : undefined,
+      p === '/etc/ssh/sshd_config'
+        ? 'Include /etc/ssh/extra.conf\nAllowTcpForwarding no\n'
+        : p === '/etc/ssh/extra.conf'
+          ? 'AllowTcpForwarding yes\n'
+          : undefined,
     );
     expect(included.get('allowtcpforwarding')).toEqual(['yes']);
   });
 
   it('ignores settings inside Match blocks when judging the defaults', async () => {
-    const findings = await check({ '/etc/ssh/sshd_config': `${SAFE}\nMatch User admin\n  AllowTcpForwarding yes\n  ForceCommand /bin/true\n` });
+    const findings = await check({
+      '/etc/ssh/sshd_config': `${SAFE}\nMatch User admin\n  AllowTcpForwarding yes\n  ForceCommand /bin/true\n`,
+    });
     expect(findings).toEqual([]);
   });
 });

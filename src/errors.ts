@@ -28,12 +28,29 @@ export type ErrorCode =
 
 export class SkiffError extends Error {
   readonly code: ErrorCode;
+  /** What only the operator sees (status, logs): e.g. a container's last log lines. */
+  readonly detail: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: string }) {
     super(message, options);
     this.name = 'SkiffError';
     this.code = code;
+    this.detail = options?.detail || undefined;
   }
+}
+
+/** What a session's client is told. Only our own errors are written for users; anything else
+ * (a bug, a library's internals) is logged for the operator and shown as this. */
+export const INTERNAL_ERROR_MESSAGE = 'internal error; the device\'s administrator can see why with "skiff-core status" and the daemon log';
+
+export function userMessage(err: unknown): string {
+  return err instanceof SkiffError ? err.message : INTERNAL_ERROR_MESSAGE;
+}
+
+/** The whole story for status and logs: the message and the operator's detail. */
+export function operatorMessage(err: unknown): string {
+  if (err instanceof SkiffError && err.detail) return `${err.message}\n${err.detail}`;
+  return errorMessage(err);
 }
 
 export function isSkiffError(err: unknown, code?: ErrorCode): err is SkiffError {

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { describeEvent } from '../reconcile/describe.js';
 import type { ContainerPhase, ProgressEvent } from '../reconcile/events.js';
 import { isManaged } from '../reconcile/labels.js';
-import { probeSystemd } from '../reconcile/apply-container.js';
+import { LOG_TAIL_HEADING, probeSystemd } from '../reconcile/apply-container.js';
 import { runsSystemd } from '../reconcile/plan.js';
 import { killTree, signalInContainer } from '../session/kill-tree.js';
 import type { SessionRecords } from '../session/handoff.js';
@@ -76,7 +76,14 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
       if (c?.state === 'foreign') throw new SkiffError('SESSION_REFUSED', c.problem ?? `container ${name} is not managed by skiff-core`);
       if (!converging && image?.state === 'failed')
         throw new SkiffError('SESSION_REFUSED', `setup failed: ${image.message ?? `image ${image.ref} is not available`}`);
-      if (!converging && c?.problem && !c.activity) throw new SkiffError('SESSION_REFUSED', `setup failed: ${c.problem}`);
+      if (!converging && c?.problem && !c.activity) {
+        // The container's own log lines are for the operator (status), not for whoever logs in.
+        const problem = c.problem.split(`\n${LOG_TAIL_HEADING}`)[0];
+        throw new SkiffError(
+          'SESSION_REFUSED',
+          `setup failed: ${problem}${problem === c.problem ? '' : '\n("skiff-core status" on the device shows its last log lines)'}`,
+        );
+      }
 
       if (c?.activity && beingReplaced(c.activity)) {
         // The running container is about to be stopped: wait for the one that replaces it.

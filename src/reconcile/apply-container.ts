@@ -89,8 +89,9 @@ async function startOrExplain(engine: Engine, id: string, name: string, signal?:
   try {
     await engine.startContainer(id, signal ? { signal } : {});
   } catch (err) {
-    throw new SkiffError('CONTAINER_START_FAILED', `container ${name} failed to start: ${errorMessage(err)}${await logTail(engine, id)}`, {
+    throw new SkiffError('CONTAINER_START_FAILED', `container ${name} failed to start: ${errorMessage(err)}`, {
       cause: err,
+      detail: await logTail(engine, id),
     });
   }
 }
@@ -103,16 +104,18 @@ async function confirmStaysUp(deps: ContainerDeps, id: string, name: string, sig
   const info = await deps.engine.inspectContainer(id, signal ? { signal } : {});
   if (info?.state.running) return;
   const how = info ? `exited with code ${info.state.exitCode}${info.state.error ? ` (${info.state.error})` : ''}` : 'was removed';
-  throw new SkiffError(
-    'CONTAINER_START_FAILED',
-    `container ${name} stopped right after it started: ${how}${await logTail(deps.engine, id)}`,
-  );
+  throw new SkiffError('CONTAINER_START_FAILED', `container ${name} stopped right after it started: ${how}`, {
+    detail: await logTail(deps.engine, id),
+  });
 }
+
+/** Heads the container's log lines in an error's operator detail; users are not shown them. */
+export const LOG_TAIL_HEADING = 'last log lines:';
 
 async function logTail(engine: Engine, id: string): Promise<string> {
   const logs = await engine.containerLogs(id, { tail: LOG_TAIL }).catch(() => '');
   const trimmed = logs.trimEnd();
-  return trimmed ? `\nlast log lines:\n${trimmed}` : '';
+  return trimmed ? `${LOG_TAIL_HEADING}\n${trimmed}` : '';
 }
 
 /**
@@ -182,7 +185,7 @@ async function replace(
     throw new SkiffError(
       (err as SkiffError).code ?? 'ENGINE_ERROR',
       `${errorMessage(err)}\n${restored ? 'the previous container was put back, with its files' : `the previous container could not be put back: it is ${parkedName}, and snapshot ${snapshot} keeps its files`}`,
-      { cause: err },
+      { cause: err, ...(err instanceof SkiffError && err.detail ? { detail: err.detail } : {}) },
     );
   }
   await engine.removeContainer(step.id, { force: true }).catch((err: unknown) => {
@@ -244,7 +247,7 @@ async function waitReady(
     if (!info) throw new SkiffError('ENGINE_NOT_FOUND', `container ${step.name} disappeared`);
     if (!info.state.running) {
       const why = info.state.error || `exited with code ${info.state.exitCode}`;
-      throw new SkiffError('CONTAINER_START_FAILED', `container ${step.name} stopped: ${why}${await logTail(engine, info.id)}`);
+      throw new SkiffError('CONTAINER_START_FAILED', `container ${step.name} stopped: ${why}`, { detail: await logTail(engine, info.id) });
     }
     if (!step.systemd) {
       emit('ready');

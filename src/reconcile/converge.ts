@@ -4,7 +4,7 @@
 import { DEFAULT_STORAGE, type Config, type Image } from '../config/schema.js';
 import type { ContainerInfo, Engine, ImageInfo } from '../engine/engine.js';
 import { normalizeImageRef } from '../engine/image-ref.js';
-import { errorMessage, isSkiffError } from '../errors.js';
+import { errorMessage, isSkiffError, operatorMessage } from '../errors.js';
 import { faultPoint } from '../faults.js';
 import { applyContainerStep, type ContainerDeps } from './apply-container.js';
 import { spaceGuard } from './disk-space.js';
@@ -172,7 +172,7 @@ async function convergeContainer(
     return { name, status, ...(messages.length ? { message: messages.join('; ') } : {}) };
   } catch (err) {
     if (isSkiffError(err, 'CANCELLED')) throw err;
-    const message = errorMessage(err);
+    const message = operatorMessage(err);
     options.onProgress?.({ kind: 'container', name, phase: 'failed', message });
     return { name, status: 'failed', message };
   }

@@ -5,7 +5,7 @@ import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { errorMessage, isSkiffError } from '../errors.js';
+import { errorMessage, isSkiffError, userMessage } from '../errors.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
 import {
@@ -342,7 +342,7 @@ function serve(
     } catch (err) {
       if (!closed.signal.aborted) {
         if (!isSkiffError(err)) log.error({ user, err }, 'Session failed');
-        fail(terminalSafe(errorMessage(err)));
+        fail(terminalSafe(userMessage(err)));
       }
     }
   }

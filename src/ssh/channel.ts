@@ -4,7 +4,7 @@
 // there, from the config; nothing in the channel's requests can change it.
 import { PassThrough, Writable } from 'node:stream';
 import type { ServerChannel, Session } from 'ssh2';
-import { errorMessage, isSkiffError } from '../errors.js';
+import { errorMessage, isSkiffError, userMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { validTerminalSize, type Hello } from '../session/frames.js';
 import type { SessionIo } from '../session/relay.js';
@@ -224,7 +224,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       if (!closed.signal.aborted && !finished) {
         if (!isSkiffError(err)) log.error({ user: ctx.user, err }, 'Session failed');
         await flushed(stdout, closed.signal);
-        notices.write(`${tty && progressShown ? '\r\n' : ''}skiff-core: ${terminalSafe(errorMessage(err)).replace(/\n/g, nl)}${nl}`);
+        notices.write(`${tty && progressShown ? '\r\n' : ''}skiff-core: ${terminalSafe(userMessage(err)).replace(/\n/g, nl)}${nl}`);
       }
       await finish({ code: 1 });
     } finally {

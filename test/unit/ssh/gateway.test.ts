@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import ssh2, { type ClientChannel, type ConnectConfig, type ParsedKey } from 'ssh2';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Config } from '../../../src/config/schema.js';
-import { SkiffError } from '../../../src/errors.js';
+import { INTERNAL_ERROR_MESSAGE, SkiffError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import type { Hello } from '../../../src/session/frames.js';
 import type { SessionIo } from '../../../src/session/relay.js';
@@ -75,6 +75,9 @@ function fakeHandler(seen: Seen[]) {
         io.started();
         await write(io.stdout, 'ran\n');
         return { code: 0 };
+      case 'crash':
+        // Not one of ours: a bug, or a library's internals.
+        throw new TypeError('Cannot read properties of undefined (reading "Id") at /usr/lib/skiff-core/skiff-core.mjs:123');
       case 'fail':
         io.progress('building core: step 1/2');
         throw new SkiffError('SESSION_REFUSED', 'setup failed: build step 2 failed');
@@ -324,6 +327,15 @@ describe('ssh/gateway', () => {
       stderr: 'building core: step 1/2\nskiff-core: setup failed: build step 2 failed\n',
       code: 1,
     });
+  });
+
+  it('shows a generic message for an error that is not one of ours, and the operator the whole of it', async () => {
+    await start();
+    const client = await connect();
+    expect(await exec(client, 'crash')).toEqual({ stdout: '', stderr: `skiff-core: ${INTERNAL_ERROR_MESSAGE}\n`, code: 1 });
+    const logged = logs.filter((l) => l['msg'] === 'Session failed');
+    expect(logged).toHaveLength(1);
+    expect(JSON.stringify(logged[0])).toContain('reading \\"Id\\") at /usr/lib/skiff-core/skiff-core.mjs:123');
   });
 
   it('tells the session when the client goes away', async () => {

@@ -29,7 +29,9 @@ describe('ssh/openssh-key', () => {
       const pair = ed25519KeyPair('skt comment');
       const file = join(dir, 'id');
       writeFileSync(file, pair.private, { mode: 0o600 });
-      expect(execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' }).trim()).toBe(pair.public);
+      expect(
+        execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).trim(),
+      ).toBe(pair.public);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

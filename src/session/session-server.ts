@@ -1,6 +1,7 @@
 // Per-user session sockets: RUN_DIR/users/NAME.sock, owned by that user, mode 0600 from the
 // moment it exists, in a root-owned directory. Which socket a login arrived on is the only thing
 // that says who it is: the route comes from the config, never from the request.
+import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -165,6 +166,8 @@ function serve(
     admit(handedOff: boolean): string | undefined;
   },
 ): void {
+  // One id per connection: concurrent logins of one user can be told apart in the log.
+  log = log.child({ conn: randomBytes(4).toString('hex'), user });
   const closed = new AbortController();
   const stdin = new PassThrough();
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
@@ -187,7 +190,7 @@ function serve(
   /** Whatever a client sends ends at most its own connection, logged once. */
   const refuse = (reason: string) => {
     if (socket.destroyed) return;
-    log.warn({ user, reason }, 'Closing a session connection: the client broke the protocol');
+    log.warn({ reason }, 'Closing a session connection: the client broke the protocol');
     fail(reason);
     // The error frame goes out if the client reads it; a client that does not is cut off.
     setTimeout(() => socket.destroy(), 1000).unref();
@@ -218,7 +221,7 @@ function serve(
         }
         const over = context.admit(takesConnection(hello));
         if (over) {
-          log.warn({ user, reason: over }, 'Refusing a login');
+          log.warn({ reason: over }, 'Refusing a login');
           return fail(over);
         }
         void start(hello);
@@ -341,7 +344,7 @@ function serve(
       socket.end();
     } catch (err) {
       if (!closed.signal.aborted) {
-        if (!isSkiffError(err)) log.error({ user, err }, 'Session failed');
+        if (!isSkiffError(err)) log.error({ err }, 'Session failed');
         fail(terminalSafe(userMessage(err)));
       }
     }

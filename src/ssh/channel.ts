@@ -2,6 +2,7 @@
 // exec / subsystem sftp, window-change) into the Hello and SessionIo that the shared session
 // routing takes, exactly what the login shell sends over its socket. What runs where is decided
 // there, from the config; nothing in the channel's requests can change it.
+import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import type { ServerChannel, Session } from 'ssh2';
 import { errorMessage, isSkiffError, userMessage } from '../errors.js';
@@ -46,7 +47,8 @@ interface PtyInfo {
 
 /** Serves one accepted session channel until it ends. */
 export function serveSession(session: Session, ctx: ChannelContext): void {
-  const { log } = ctx;
+  // The connection's logger already names it, its source and its user; this names the channel.
+  const log = ctx.log.child({ channel: randomBytes(3).toString('hex') });
   let pty: PtyInfo | undefined;
   const env: Record<string, string> = {};
   const resizeListeners: ((cols: number, rows: number) => void)[] = [];
@@ -71,11 +73,11 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     for (const l of resizeListeners) l(info.cols, info.rows);
   });
   session.on('x11', (_accept, reject) => {
-    log.info({ user: ctx.user }, 'Refused X11 forwarding: the gateway does not forward X11');
+    log.info('Refused X11 forwarding: the gateway does not forward X11');
     reject?.();
   });
   session.on('auth-agent', (_accept, reject) => {
-    log.info({ user: ctx.user }, 'Refused agent forwarding: the gateway does not forward ssh-agent');
+    log.info('Refused agent forwarding: the gateway does not forward ssh-agent');
     reject?.();
   });
   session.on('signal', (accept, _reject, info) => {
@@ -95,7 +97,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     binary = false,
   ) => {
     if (running || !accept) {
-      log.info({ user: ctx.user, request: what }, 'Refused a second session request on one channel');
+      log.info({ request: what }, 'Refused a second session request on one channel');
       return reject?.();
     }
     running = true;
@@ -103,7 +105,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     if (!channel) return;
     run(channel, command, binary).catch((err: unknown) => {
       // A boundary per channel: whatever went wrong ends this channel, never the daemon.
-      log.error({ user: ctx.user, err: errorMessage(err) }, 'SSH session failed');
+      log.error({ err: errorMessage(err) }, 'SSH session failed');
       channel.destroy();
     });
   };
@@ -111,7 +113,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
   session.on('exec', (accept, reject, info) => begin(accept, reject, 'exec', info.command));
   session.on('subsystem', (accept, reject, info) => {
     if (info.name !== 'sftp') {
-      log.info({ user: ctx.user, subsystem: info.name }, 'Refused an unknown subsystem');
+      log.info({ subsystem: info.name }, 'Refused an unknown subsystem');
       return reject?.();
     }
     begin(accept, reject, 'subsystem', SFTP_COMMAND, true);
@@ -124,7 +126,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     ctx.connectionClosed.addEventListener('abort', abort, { once: true });
     session.once('close', abort);
     channel.once('close', abort);
-    channel.on('error', (err: Error) => log.debug({ user: ctx.user, err: errorMessage(err) }, 'SSH channel error'));
+    channel.on('error', (err: Error) => log.debug({ err: errorMessage(err) }, 'SSH channel error'));
     channel.stderr.on('error', () => undefined);
 
     // sftp speaks a binary protocol: never through a terminal, whatever the client asked for.
@@ -222,7 +224,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       await finish({ code: result.code, signal: typeof result.signal === 'string' ? result.signal : undefined });
     } catch (err) {
       if (!closed.signal.aborted && !finished) {
-        if (!isSkiffError(err)) log.error({ user: ctx.user, err }, 'Session failed');
+        if (!isSkiffError(err)) log.error({ err }, 'Session failed');
         await flushed(stdout, closed.signal);
         notices.write(`${tty && progressShown ? '\r\n' : ''}skiff-core: ${terminalSafe(userMessage(err)).replace(/\n/g, nl)}${nl}`);
       }

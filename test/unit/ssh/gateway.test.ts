@@ -335,6 +335,13 @@ describe('ssh/gateway', () => {
     expect(await exec(client, 'crash')).toEqual({ stdout: '', stderr: `skiff-core: ${INTERNAL_ERROR_MESSAGE}\n`, code: 1 });
     const logged = logs.filter((l) => l['msg'] === 'Session failed');
     expect(logged).toHaveLength(1);
+    // Told apart from other logins of the same user by the connection's and channel's ids.
+    expect(logged[0]).toMatchObject({
+      user: 'core',
+      source: '127.0.0.1',
+      conn: expect.stringMatching(/^[0-9a-f]{8}$/),
+      channel: expect.stringMatching(/^[0-9a-f]{6}$/),
+    });
     expect(JSON.stringify(logged[0])).toContain('reading \\"Id\\") at /usr/lib/skiff-core/skiff-core.mjs:123');
   });
 

@@ -49,12 +49,11 @@ export interface PollOptions {
 export async function poll<T>(attempt: (index: number) => Promise<T | undefined>, options: PollOptions): Promise<T | undefined> {
   const clock = options.clock ?? systemClock;
   const deadline = options.timeoutMs === undefined ? Infinity : clock.now() + options.timeoutMs;
-  for (let index = 0; options.attempts === undefined || index < options.attempts; index++) {
+  for (let index = 0; ; index++) {
     const value = await attempt(index);
     if (value !== undefined) return value;
     const wait = typeof options.intervalMs === 'number' ? options.intervalMs : options.intervalMs(index);
-    if (clock.now() + wait >= deadline) return undefined;
+    if (clock.now() + wait >= deadline || index + 1 === options.attempts) return undefined;
     await clock.sleep(wait, options.signal);
   }
-  return undefined;
 }

@@ -17,6 +17,7 @@ import { runSession, type ResolvedUser, type SessionDeps } from '../session/rela
 import { routeFor, SFTP_SERVER_PATHS, type Route } from '../session/route.js';
 import { createWarmExecs } from '../session/warm-exec.js';
 import type { SessionHandler } from '../session/session-server.js';
+import { sleep } from '../time.js';
 import { ensureContainerUser } from '../users/container-user.js';
 import type { StatusSnapshot } from './status.js';
 
@@ -200,7 +201,7 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
     async endUnclaimed(graceMs) {
       const records = deps.records;
       if (!records) return;
-      await new Promise((r) => setTimeout(r, graceMs));
+      await sleep(graceMs);
       for (const record of await records.list()) {
         if (live.has(record.execId)) continue;
         const state = await engine

@@ -2,6 +2,7 @@
 import type { Engine } from '../engine/engine.js';
 import { errorMessage, isNotFound, SkiffError } from '../errors.js';
 import { faultPoint } from '../faults.js';
+import { sleep } from '../time.js';
 import { labelledBody } from './container-spec.js';
 import type { SpaceGuard } from './disk-space.js';
 import type { ContainerPhase, OnProgress } from './events.js';
@@ -100,7 +101,7 @@ async function startOrExplain(engine: Engine, id: string, name: string, signal?:
 export const STAYS_UP_MS = 1500;
 
 async function confirmStaysUp(deps: ContainerDeps, id: string, name: string, signal?: AbortSignal): Promise<void> {
-  await (deps.sleep ?? defaultSleep)(STAYS_UP_MS, signal);
+  await (deps.sleep ?? sleep)(STAYS_UP_MS, signal);
   const info = await deps.engine.inspectContainer(id, signal ? { signal } : {});
   if (info?.state.running) return;
   const how = info ? `exited with code ${info.state.exitCode}${info.state.error ? ` (${info.state.error})` : ''}` : 'was removed';
@@ -238,7 +239,7 @@ async function waitReady(
   options: ContainerApplyOptions,
 ): Promise<ContainerOutcome> {
   const { engine } = deps;
-  const sleep = deps.sleep ?? defaultSleep;
+  const wait = deps.sleep ?? sleep;
   const timeoutMs = options.readyTimeoutMs ?? 120_000;
   const started = Date.now();
   let lastState = '';
@@ -268,21 +269,6 @@ async function waitReady(
         `container ${step.name}: systemd did not finish booting within ${Math.round(timeoutMs / 1000)} s (state: ${probe})`,
       );
     }
-    await sleep(500, options.signal);
+    await wait(500, options.signal);
   }
-}
-
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new SkiffError('CANCELLED', 'cancelled'));
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(new SkiffError('CANCELLED', 'cancelled'));
-      },
-      { once: true },
-    );
-  });
 }

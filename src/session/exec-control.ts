@@ -1,17 +1,20 @@
 // What the daemon does with a running exec whatever carries its bytes: the exit status,
 // forwarded signals, and a word to the user when the container goes away under the session.
 import type { Engine, ExecControl } from '../engine/engine.js';
+import { poll } from '../time.js';
 import type { ExitInfo } from './frames.js';
 import type { SessionDeps, SessionIo } from './relay.js';
 
 /** The output ends when the process exits; the engine records the code a moment later. */
 export async function exitStatus(exec: ExecControl): Promise<ExitInfo> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const state = await exec.inspect();
-    if (!state.running) return { code: state.exitCode ?? 255 };
-    await new Promise((r) => setTimeout(r, attempt < 10 ? 5 : 50));
-  }
-  return { code: 255 };
+  const code = await poll(
+    async () => {
+      const state = await exec.inspect();
+      return state.running ? undefined : (state.exitCode ?? 255);
+    },
+    { attempts: 100, intervalMs: (attempt) => (attempt < 10 ? 5 : 50) },
+  );
+  return { code: code ?? 255 };
 }
 
 export function forwardSignals(deps: SessionDeps, exec: ExecControl, containerId: string, io: SessionIo): void {
@@ -39,13 +42,15 @@ export async function sayWhyKilled(
 }
 
 /** Why the container is stopping within `withinMs`, or undefined if it stays up. */
-async function containerGoing(engine: Engine, id: string, name: string, withinMs = 1500): Promise<string | undefined> {
-  for (const deadline = Date.now() + withinMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-    const container = await engine.inspectContainer(id).catch(() => null);
-    if (container === null) return 'Docker is not answering (restarting?)';
-    if (!container?.state.running) return `container ${name} stopped`;
-  }
-  return undefined;
+function containerGoing(engine: Engine, id: string, name: string, withinMs = 1500): Promise<string | undefined> {
+  return poll(
+    async () => {
+      const container = await engine.inspectContainer(id).catch(() => null);
+      if (container === null) return 'Docker is not answering (restarting?)';
+      return container?.state.running ? undefined : `container ${name} stopped`;
+    },
+    { intervalMs: 100, timeoutMs: withinMs },
+  );
 }
 
 /** What a client may send to the session's process (as OpenSSH's RFC 4254 names them). */

@@ -6,6 +6,7 @@
 // its PID and start time, the start time is read again right before the signal, and the process
 // a session names must be in its container's cgroup.
 import { readdir, readFile } from 'node:fs/promises';
+import { sleep } from '../time.js';
 
 export interface ProcInfo {
   ppid: number;
@@ -85,7 +86,7 @@ export async function killTree(root: number, containerId: string, graceMs = 1000
   const seen = await readProcesses(proc);
   const first = descendants(root, seen).filter((pid) => seen.has(pid));
   for (const pid of first) await signalSame(pid, seen.get(pid)!.start, 'SIGHUP', proc);
-  await new Promise((r) => setTimeout(r, graceMs));
+  await sleep(graceMs);
   // Look again from every process we saw: when the shell exits its children are reparented to
   // the container's init, out of reach of a walk from `root` alone.
   const now = await readProcesses(proc);

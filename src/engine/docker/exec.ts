@@ -2,6 +2,7 @@
 // sessions whose raw socket goes to the session code (execSession, execControl).
 import { SkiffError, isSkiffError } from '../../errors.js';
 import type { Engine, ExecControl, ExecOptions, ExecResult, ExecSession, ExecSessionOptions } from '../engine.js';
+import { poll } from '../../time.js';
 import { createStdioDemuxer } from '../stdio-frames.js';
 import { containerPath, num, rec, str } from './read.js';
 import { cancelled, type RequestSpec, type Transport } from './transport.js';
@@ -86,15 +87,16 @@ export function execCalls(t: Transport): Pick<Engine, 'execRun' | 'execSession' 
       }
 
       // The output ends when the process exits; the exit code may lag behind by a moment.
-      for (let attempt = 0; ; attempt++) {
-        const inspected = rec(
-          await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${execId}/json`, signal, ids: { exec: execId } }),
-        );
-        if (inspected['Running'] !== true || attempt >= 40) {
-          return { exitCode: num(inspected['ExitCode']), stdout: stdout.text(), stderr: stderr.text() };
-        }
-        await sleep(50);
-      }
+      const inspected = await poll(
+        async (attempt) => {
+          const raw = rec(
+            await sendJson({ op: 'execInspect', method: 'GET', path: `/exec/${execId}/json`, signal, ids: { exec: execId } }),
+          );
+          return raw['Running'] !== true || attempt >= 40 ? raw : undefined;
+        },
+        { intervalMs: 50 },
+      );
+      return { exitCode: num(inspected?.['ExitCode']), stdout: stdout.text(), stderr: stderr.text() };
     } catch (err) {
       if (timedOut()) throw timeoutError();
       if (isSkiffError(err, 'CANCELLED')) throw cancelled(what, err);
@@ -152,8 +154,4 @@ export function execCalls(t: Transport): Pick<Engine, 'execRun' | 'execSession' 
   }
 
   return { execRun, execSession, execControl };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

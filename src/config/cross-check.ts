@@ -29,11 +29,11 @@ function safeNormalize(ref: string): string {
   }
 }
 
-export function crossCheck(data: Record<string, unknown>, file: string, locate: Locate): Diagnostic[] {
+export function crossCheck(data: Record<string, unknown>, fileOf: (path: ConfigPath) => string, locate: Locate): Diagnostic[] {
   const out: Diagnostic[] = [];
   const report = (severity: Diagnostic['severity'], path: ConfigPath, message: string, onKey = false) => {
     const position = locate(path, onKey);
-    out.push({ severity, file, path, message, ...(position ? { position } : {}) });
+    out.push({ severity, file: fileOf(path), path, message, ...(position ? { position } : {}) });
   };
 
   const containers = entries(data.containers);

@@ -1,6 +1,7 @@
 // Reads a config file into a typed Config, or into a complete list of what is wrong with it.
 // Order: bytes → YAML tree (positions, duplicates, limits) → old spellings → schema → cross-checks.
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { z } from 'zod';
 import { closest } from './checks.js';
 import { byPosition, type ConfigPath, type Diagnostic, type Position } from './diagnostics.js';
@@ -8,20 +9,66 @@ import { Config } from './schema.js';
 import { LIMITS, parseYamlTree, sameData, type YamlTree } from './yaml-tree.js';
 import { crossCheck } from './cross-check.js';
 
-export type LoadResult = { ok: true; config: Config; diagnostics: Diagnostic[] } | { ok: false; diagnostics: Diagnostic[] };
+export type LoadResult =
+  | { ok: true; config: Config; diagnostics: Diagnostic[]; /** The main file, then the drop-ins merged after it. */ files?: string[] }
+  | { ok: false; diagnostics: Diagnostic[] };
 
 export const DEFAULT_CONFIG_PATH = '/mnt/persist/skiff/core/config.yaml';
 
+/** Fragments beside the config, merged after it in name order (see README, "Drop-ins"). */
+export const DROP_IN_DIR = 'config.d';
+/** More fragments than this is a mistake (a wrong directory), not a config. */
+const MAX_DROP_INS = 64;
+
+type FileOf = (path: ConfigPath) => string;
+export interface ConfigInput {
+  file: string;
+  input: Uint8Array | string;
+}
+
+/** The config file and its drop-ins (`config.d/*.yaml` beside it), merged and validated. */
 export async function loadConfigFile(file: string): Promise<LoadResult> {
-  const fail = (message: string): LoadResult => ({
-    ok: false,
-    diagnostics: [{ severity: 'error', file, path: [], message }],
-  });
+  const main = await readConfigInput(file);
+  if (!('input' in main)) return { ok: false, diagnostics: [main] };
+  const fragments = await listDropIns(file);
+  if (!Array.isArray(fragments)) return { ok: false, diagnostics: [fragments] };
+  const inputs: ConfigInput[] = [main];
+  const problems: Diagnostic[] = [];
+  for (const fragment of fragments) {
+    const read = await readConfigInput(fragment);
+    if ('input' in read) inputs.push(read);
+    else problems.push(read);
+  }
+  if (problems.length) return { ok: false, diagnostics: problems };
+  return parseConfigFiles(inputs);
+}
+
+/** The drop-in files for `file`, in the order they apply; [] when there is no config.d. */
+export async function listDropIns(file: string): Promise<string[] | Diagnostic> {
+  const dir = join(dirname(file), DROP_IN_DIR);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    return { severity: 'error', file: dir, path: [], message: `cannot read the drop-in directory: ${(err as Error).message}` };
+  }
+  // Code-point order, as ls in the C locale shows them: 10-x.yaml before 20-y.yaml.
+  const fragments = names.filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (fragments.length > MAX_DROP_INS) {
+    return { severity: 'error', file: dir, path: [], message: `${fragments.length} drop-in files; at most ${MAX_DROP_INS} are read` };
+  }
+  return fragments.map((n) => join(dir, n));
+}
+
+async function readConfigInput(file: string): Promise<ConfigInput | Diagnostic> {
+  const fail = (message: string): Diagnostic => ({ severity: 'error', file, path: [], message });
   try {
     const info = await stat(file);
     if (!info.isFile()) return fail('not a regular file');
     if (info.size > LIMITS.maxBytes) return fail(tooLarge(info.size));
-    return parseConfig(await readFile(file), file);
+    return { file, input: await readFile(file) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return fail('no such file (create one with `skiff-core defconfig FILE`)');
@@ -35,40 +82,104 @@ function tooLarge(size: number): string {
 }
 
 export function parseConfig(input: Uint8Array | string, file: string): LoadResult {
-  const text = decode(input, file);
-  if (typeof text !== 'string') return { ok: false, diagnostics: [text] };
-
-  const tree = parseYamlTree(text, file);
-  const diagnostics = [...tree.diagnostics];
-  const hasErrors = () => diagnostics.some((d) => d.severity === 'error');
-  if (tree.data === undefined) return finish(diagnostics);
-
-  let data = tree.data;
-  if (data === null) {
-    diagnostics.push(warning(file, [], 'the file is empty: no images, containers or users are managed', { line: 1, col: 1 }));
-    data = {};
-  }
-  if (!isRecord(data)) {
-    diagnostics.push({
-      severity: 'error',
-      file,
-      path: [],
-      message: 'the config must be a mapping with the keys containers, users and images',
-      position: tree.located([])?.value ?? { line: 1, col: 1 },
-    });
-    return finish(diagnostics);
-  }
-
-  diagnostics.push(...upgradeSpellings(data, tree, file));
-  const parsed = parseWithFixups(data, tree, file, diagnostics);
-  diagnostics.push(...crossCheck(data, file, (path, onKey) => positionOf(tree, path, onKey)));
-
-  if (!parsed || hasErrors()) return finish(diagnostics);
-  return { ok: true, config: parsed, diagnostics: diagnostics.sort(byPosition) };
+  return parseConfigFiles([{ file, input }]);
 }
 
-function finish(diagnostics: Diagnostic[]): LoadResult {
-  return { ok: false, diagnostics: diagnostics.sort(byPosition) };
+/** The main file first, then its fragments: each read like a config, then merged and validated. */
+export function parseConfigFiles(inputs: readonly ConfigInput[]): LoadResult {
+  const diagnostics: Diagnostic[] = [];
+  const hasErrors = () => diagnostics.some((d) => d.severity === 'error');
+  const parts: { file: string; tree: YamlTree; data: Record<string, unknown> }[] = [];
+  for (const [index, { file, input }] of inputs.entries()) {
+    const text = decode(input, file);
+    if (typeof text !== 'string') {
+      diagnostics.push(text);
+      continue;
+    }
+    const tree = parseYamlTree(text, file);
+    diagnostics.push(...tree.diagnostics);
+    if (tree.data === undefined) continue;
+    let data = tree.data;
+    if (data === null) {
+      if (index === 0)
+        diagnostics.push(warning(file, [], 'the file is empty: no images, containers or users are managed', { line: 1, col: 1 }));
+      data = {};
+    }
+    if (!isRecord(data)) {
+      diagnostics.push({
+        severity: 'error',
+        file,
+        path: [],
+        message: `${index === 0 ? 'the config' : 'a drop-in'} must be a mapping with the keys containers, users and images`,
+        position: tree.located([])?.value ?? { line: 1, col: 1 },
+      });
+      continue;
+    }
+    parts.push({ file, tree, data });
+  }
+  if (hasErrors() || parts.length !== inputs.length) return finish(diagnostics, inputs);
+
+  const { data, tree, fileOf } = mergeParts(parts);
+  diagnostics.push(...upgradeSpellings(data, tree, fileOf));
+  const parsed = parseWithFixups(data, tree, fileOf, diagnostics);
+  diagnostics.push(...crossCheck(data, fileOf, (path, onKey) => positionOf(tree, path, onKey)));
+
+  if (!parsed || hasErrors()) return finish(diagnostics, inputs);
+  return { ok: true, config: parsed, diagnostics: sorted(diagnostics, inputs), files: inputs.map((i) => i.file) };
+}
+
+/** Sections whose entries a later file adds or replaces one by one; any other key is replaced whole. */
+const KEYED_SECTIONS = new Set(['images', 'containers', 'users']);
+
+/**
+ * Merges in order: a later file's entry of images, containers or users replaces the entry of that
+ * name (whole, never field by field), and any other top-level key replaces the section. Every
+ * path remembers the file it came from, for the positions of errors.
+ */
+function mergeParts(parts: { file: string; tree: YamlTree; data: Record<string, unknown> }[]): {
+  data: Record<string, unknown>;
+  tree: YamlTree;
+  fileOf: FileOf;
+} {
+  const [first, ...rest] = parts;
+  if (!first) throw new Error('mergeParts needs the main file');
+  const data: Record<string, unknown> = { ...first.data };
+  const owner = new Map<string, number>();
+  for (const [index, part] of rest.entries()) {
+    for (const [key, value] of Object.entries(part.data)) {
+      if (KEYED_SECTIONS.has(key) && isRecord(value) && (isRecord(data[key]) || data[key] === undefined)) {
+        data[key] = { ...(data[key] as Record<string, unknown> | undefined), ...value };
+        if (!owner.has(key)) owner.set(key, index + 1);
+        for (const name of Object.keys(value)) owner.set(`${key}\u0000${name}`, index + 1);
+      } else {
+        data[key] = value;
+        owner.set(key, index + 1);
+        for (const k of [...owner.keys()]) if (k.startsWith(`${key}\u0000`)) owner.delete(k);
+      }
+    }
+  }
+  const partOf = (path: ConfigPath) => {
+    const entry = path.length >= 2 ? owner.get(`${String(path[0])}\u0000${String(path[1])}`) : undefined;
+    const section = path.length >= 1 ? owner.get(String(path[0])) : undefined;
+    return parts[entry ?? section ?? 0]!;
+  };
+  const tree: YamlTree = {
+    data,
+    located: (path) => partOf(path).tree.located(path),
+    link: (to, from) => partOf(from).tree.link(to, from),
+    diagnostics: [],
+  };
+  return { data, tree, fileOf: (path) => partOf(path).file };
+}
+
+function finish(diagnostics: Diagnostic[], files: readonly ConfigInput[] = []): LoadResult {
+  return { ok: false, diagnostics: sorted(diagnostics, files) };
+}
+
+/** By file (the main file, then the drop-ins in order), then by position. */
+function sorted(diagnostics: Diagnostic[], files: readonly ConfigInput[]): Diagnostic[] {
+  const order = (d: Diagnostic) => files.findIndex((f) => f.file === d.file);
+  return diagnostics.sort((a, b) => order(a) - order(b) || byPosition(a, b));
 }
 
 function decode(input: Uint8Array | string, file: string): string | Diagnostic {
@@ -130,7 +241,7 @@ function positionOf(tree: YamlTree, path: ConfigPath, onKey = false): Position |
  * Spellings that SkiffOS's own defaults and docs use but the original silently ignored or
  * rejected. We honour them and say what to write instead.
  */
-function upgradeSpellings(data: Record<string, unknown>, tree: YamlTree, file: string): Diagnostic[] {
+function upgradeSpellings(data: Record<string, unknown>, tree: YamlTree, fileOf: FileOf): Diagnostic[] {
   const out: Diagnostic[] = [];
   const images = isRecord(data.images) ? data.images : {};
   for (const [ref, image] of Object.entries(images)) {
@@ -140,15 +251,15 @@ function upgradeSpellings(data: Record<string, unknown>, tree: YamlTree, file: s
       const path = ['images', ref, 'pull'];
       const keyPos = positionOf(tree, [...path, 'policy'], true);
       if (!Object.prototype.hasOwnProperty.call(pull, 'pullPolicy')) {
-        out.push(warning(file, [...path, 'policy'], '"policy" is read as "pullPolicy"; write pullPolicy', keyPos));
+        out.push(warning(fileOf(path), [...path, 'policy'], '"policy" is read as "pullPolicy"; write pullPolicy', keyPos));
         pull.pullPolicy = pull.policy;
         tree.link([...path, 'pullPolicy'], [...path, 'policy']);
       } else if (sameData(pull.policy, pull.pullPolicy)) {
-        out.push(warning(file, [...path, 'policy'], '"policy" repeats "pullPolicy"; delete it', keyPos));
+        out.push(warning(fileOf(path), [...path, 'policy'], '"policy" repeats "pullPolicy"; delete it', keyPos));
       } else {
         out.push({
           severity: 'error',
-          file,
+          file: fileOf(path),
           path: [...path, 'policy'],
           message: '"policy" and "pullPolicy" disagree; keep only pullPolicy',
           ...(keyPos ? { position: keyPos } : {}),
@@ -161,21 +272,23 @@ function upgradeSpellings(data: Record<string, unknown>, tree: YamlTree, file: s
       const wanted = given.toLowerCase() === 'ifnotexists' ? 'ifnotpresent' : given.toLowerCase();
       if (wanted !== given && ['always', 'ifnotpresent', 'ifbuildfails'].includes(wanted)) {
         const path = ['images', ref, 'pull', 'pullPolicy'];
-        out.push(warning(file, path, `"${given}" is read as "${wanted}"; write ${wanted}`, positionOf(tree, path)));
+        out.push(warning(fileOf(path), path, `"${given}" is read as "${wanted}"; write ${wanted}`, positionOf(tree, path)));
         pull.pullPolicy = wanted;
       }
     }
     const build = image.build;
     if (isRecord(build) && build.scratchBuild === true) {
       const path = ['images', ref, 'build', 'scratchBuild'];
-      out.push(warning(file, path, 'scratchBuild is deprecated and ignored; the image is built normally', positionOf(tree, path, true)));
+      out.push(
+        warning(fileOf(path), path, 'scratchBuild is deprecated and ignored; the image is built normally', positionOf(tree, path, true)),
+      );
     }
   }
   const containers = isRecord(data.containers) ? data.containers : {};
   for (const [name, container] of Object.entries(containers)) {
     if (isRecord(container) && container.restartPolicy === 'never') {
       const path = ['containers', name, 'restartPolicy'];
-      out.push(warning(file, path, '"never" is read as "no"; write no', positionOf(tree, path)));
+      out.push(warning(fileOf(path), path, '"never" is read as "no"; write no', positionOf(tree, path)));
       container.restartPolicy = 'no';
     }
   }
@@ -197,7 +310,7 @@ const YAML11_BOOLEANS: Record<string, boolean> = {
  * Validate against the schema. Scalars that YAML 1.2 types differently from the YAML 1.1 parser
  * of the original (`tty: yes`, `containerUser: 1000`) are read the old way and validated again.
  */
-function parseWithFixups(data: Record<string, unknown>, tree: YamlTree, file: string, diagnostics: Diagnostic[]): Config | undefined {
+function parseWithFixups(data: Record<string, unknown>, tree: YamlTree, fileOf: FileOf, diagnostics: Diagnostic[]): Config | undefined {
   for (let attempt = 0; attempt < 3; attempt++) {
     const result = Config.safeParse(data);
     if (result.success) return result.data;
@@ -213,14 +326,14 @@ function parseWithFixups(data: Record<string, unknown>, tree: YamlTree, file: st
         raw.toLowerCase() in YAML11_BOOLEANS
       ) {
         const value = YAML11_BOOLEANS[raw.toLowerCase()]!;
-        diagnostics.push(warning(file, path, `"${raw}" is read as ${value}; write ${value}`, positionOf(tree, path)));
+        diagnostics.push(warning(fileOf(path), path, `"${raw}" is read as ${value}; write ${value}`, positionOf(tree, path)));
         fixed = setAt(data, path, value) || fixed;
       } else if (expectsString(issue) && (typeof raw === 'number' || typeof raw === 'boolean')) {
         fixed = setAt(data, path, tree.located(path)?.source ?? String(raw)) || fixed;
       }
     }
     if (!fixed) {
-      diagnostics.push(...result.error.issues.flatMap((issue) => describeIssue(issue, data, tree, file)));
+      diagnostics.push(...result.error.issues.flatMap((issue) => describeIssue(issue, data, tree, fileOf)));
       return undefined;
     }
   }
@@ -253,11 +366,11 @@ function setAt(data: unknown, path: ConfigPath, value: unknown): boolean {
   return true;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, data: unknown, tree: YamlTree, file: string): Diagnostic[] {
+function describeIssue(issue: z.core.$ZodIssue, data: unknown, tree: YamlTree, fileOf: FileOf): Diagnostic[] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   const error = (p: ConfigPath, message: string, position: Position | undefined): Diagnostic => ({
     severity: 'error',
-    file,
+    file: fileOf(p),
     path: p,
     message,
     ...(position ? { position } : {}),

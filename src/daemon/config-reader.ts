@@ -1,9 +1,9 @@
 // Reads the config file for the daemon: what status shows of it, its errors said once (not on
 // every retry), and a config holding plain-text passwords made root's alone.
 import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { formatDiagnostic } from '../config/diagnostics.js';
-import { loadConfigFile } from '../config/load.js';
+import { DROP_IN_DIR, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { protectPlainPasswords } from '../config/secrets.js';
 import { errorMessage } from '../errors.js';
@@ -41,39 +41,60 @@ export function createConfigReader(path: string, log: Logger): (hasGoodConfig: b
     lastError = '';
     for (const w of result.diagnostics) log.warn({ file: path }, formatDiagnostic(w));
     const config = result.config;
-    const exposed = await protectPlainPasswords(path, config).catch((err: unknown) => {
-      log.error(
-        { file: path, err: errorMessage(err) },
-        'The config holds plain-text passwords and others can read it; cannot change its mode',
-      );
-      return undefined;
-    });
-    if (exposed)
-      log.warn(
-        { file: path, users: exposed },
-        'The config holds plain-text passwords: made it readable by root only (auth.passwordHash stores none)',
-      );
+    // Any of the files may hold the passwords (a drop-in too): each is made root's alone.
+    for (const file of result.files ?? [path]) {
+      const exposed = await protectPlainPasswords(file, config).catch((err: unknown) => {
+        log.error({ file, err: errorMessage(err) }, 'The config holds plain-text passwords and others can read it; cannot change its mode');
+        return undefined;
+      });
+      if (exposed)
+        log.warn(
+          { file, users: exposed },
+          'The config holds plain-text passwords: made it readable by root only (auth.passwordHash stores none)',
+        );
+    }
     log.info({ file: path, containers: Object.keys(config.containers).length, users: Object.keys(config.users).length }, 'Config loaded');
     return { ok: true, config, status };
   };
 }
 
-/** Calls `onChange` once edits of the file settle; returns the function that stops watching. */
+/**
+ * Calls `onChange` once edits of the file or of its drop-ins (config.d/) settle; returns the
+ * function that stops watching.
+ */
 export function watchConfigFile(path: string, debounceMs: number, log: Logger, onChange: () => void): () => void {
   let timer: NodeJS.Timeout | undefined;
+  const changed = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, debounceMs);
+  };
+  let dropIns: FSWatcher | undefined;
+  // (Re)watch config.d: it may be created, removed or replaced while the daemon runs.
+  const watchDropIns = () => {
+    dropIns?.close();
+    dropIns = undefined;
+    try {
+      dropIns = watch(join(dirname(path), DROP_IN_DIR), changed);
+      dropIns.on('error', () => dropIns?.close());
+    } catch {
+      // no config.d (yet): the directory watch below sees it appear
+    }
+  };
   let watcher: FSWatcher | undefined;
   try {
     // The directory, not the file: editors save by writing a temp file and renaming it over.
     watcher = watch(dirname(path), (_type, name) => {
-      if (name !== null && name.toString() !== basename(path)) return;
-      clearTimeout(timer);
-      timer = setTimeout(onChange, debounceMs);
+      const changedName = name?.toString();
+      if (changedName === DROP_IN_DIR) watchDropIns();
+      if (changedName === undefined || changedName === basename(path) || changedName === DROP_IN_DIR) changed();
     });
   } catch (err) {
     log.warn({ err }, 'Cannot watch the config directory; edits apply on SIGHUP, reload, or the periodic relist');
   }
+  watchDropIns();
   return () => {
     clearTimeout(timer);
     watcher?.close();
+    dropIns?.close();
   };
 }

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_LOOP_WINDOW_MS } from '../../src/daemon/health.js';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
@@ -203,6 +203,33 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     const login = await realLogin(paths.runDir, 'root', 'echo edition=$EDITION');
     expect(login, JSON.stringify(login)).toMatchObject({ code: 0, stdout: 'edition=2\n' });
     expect(login.stderr).toMatch(/snapshotting|replacing/);
+  }, 120_000);
+
+  it('creates a container a drop-in adds; a broken drop-in keeps everything running and status names its line', async () => {
+    paths = freshPaths('dropins');
+    const main = `${prefix}-main`;
+    const added = `${prefix}-added`;
+    await mkdir(join(dir, 'dropins'), { recursive: true });
+    await writeFile(paths.defconfig, `containers:\n${sleeper(main)}`);
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, main), `${main} running`);
+    const dropIns = join(dirname(paths.config), 'config.d');
+    await mkdir(dropIns, { recursive: true });
+    await writeFile(join(dropIns, '50-added.yaml'), `containers:\n${sleeper(added)}`);
+    await daemon.until((x) => running(x, added) && running(x, main), `${added} created from the drop-in`);
+
+    const broken = join(dropIns, '60-broken.yaml');
+    await writeFile(broken, `containers:\n  ${prefix}-third:\n    image: ${BUSYBOX_IMAGE}\n    startAfterCreate: maybe\n`);
+    const s = await daemon.until((x) => !x.config.ok, 'the broken drop-in reported');
+    expect(s.config.errors).toContainEqual(expect.objectContaining({ file: broken, line: 4, col: 23 }));
+    const human = await runCli(['--config', paths.config, 'status', '--run-dir', paths.runDir]);
+    expect(human.stdout).toContain(`${broken}:4:23`);
+    // The last good config stays in force: both containers run, nothing of the third exists.
+    expect(running(s, main) && running(s, added)).toBe(true);
+    expect(execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}']).toString()).not.toContain(`${prefix}-third`);
+    const merged = await runCli(['--config', paths.config, 'config', 'validate']);
+    expect(merged.code).toBe(1);
+    expect(merged.stdout).toContain(`${broken}:4:23: containers.${prefix}-third.startAfterCreate`);
   }, 120_000);
 
   it('status exits 0 when all is healthy, also for a container that restarted once and then stayed up', async () => {

@@ -195,6 +195,12 @@ export function checkListenAddress(address: string): string | undefined {
   return undefined;
 }
 
+/** Where the metrics endpoint listens: HOST:PORT, or the absolute path of a Unix socket. */
+export function checkMetricsListen(address: string): string | undefined {
+  if (address.startsWith('/')) return address.length > 100 ? `socket path "${address}" is longer than 100 characters` : undefined;
+  return checkListenAddress(address) && `"${address}" is neither HOST:PORT (e.g. 127.0.0.1:9120) nor an absolute socket path`;
+}
+
 // POSIX portable login names, as shadow's useradd accepts them by default.
 const LOGIN_NAME = /^[a-z_][a-z0-9_-]*\$?$/;
 

@@ -12,6 +12,7 @@ import {
   checkImageRef,
   checkIp,
   checkListenAddress,
+  checkMetricsListen,
   checkLoginName,
   checkMount,
   checkRestartPolicy,
@@ -211,6 +212,16 @@ export const Storage = z
 export type Storage = z.infer<typeof Storage>;
 export const DEFAULT_STORAGE: Storage = Storage.parse({});
 
+export const Metrics = z
+  .object({
+    listen: formatted(checkMetricsListen).meta({
+      description: 'Where the Prometheus endpoint (GET /metrics) listens: HOST:PORT (e.g. 127.0.0.1:9120) or a Unix socket path.',
+    }),
+  })
+  .strict()
+  .meta({ description: 'Prometheus metrics (an addition to the original format); off unless listen is set.' });
+export type Metrics = z.infer<typeof Metrics>;
+
 export const Config = z
   .object({
     containers: keyedRecord(checkContainerName, Container).default({}).meta({ description: 'Containers, by name.' }),
@@ -218,6 +229,7 @@ export const Config = z
     images: keyedRecord(checkImageRef, Image).default({}).meta({ description: 'Images, by exact name:tag.' }),
     gateway: Gateway.optional(),
     storage: Storage.optional(),
+    metrics: Metrics.optional(),
   })
   .strict()
   .meta({ title: 'skiff-core configuration' });

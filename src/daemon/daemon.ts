@@ -15,6 +15,7 @@ import { startControlServer, type ControlServer } from './control-server.js';
 import { startConvergeLoop } from './converge-loop.js';
 import { followEngine } from './engine-watch.js';
 import { prepareLayout } from './layout.js';
+import { createDaemonMetrics, type DaemonMetrics } from './metrics.js';
 import { observeEngine } from './observe.js';
 import { createOutcomeLog } from './outcome-log.js';
 import { createSessionGlue, RESUME_GRACE_MS } from './sessions.js';
@@ -131,7 +132,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     config = result.config;
     setSnapshot({ ...hub.current, config: { ...result.status, loadedAt: new Date().toISOString() } });
+    await syncMetrics();
     return { ok: true, errors: [] };
+  }
+
+  // --- metrics (opt-in) -------------------------------------------------------------------------
+  let metrics: DaemonMetrics | undefined;
+  async function syncMetrics() {
+    const listen = config?.metrics?.listen;
+    if (listen && !metrics) metrics = await createDaemonMetrics(() => hub.current, log);
+    await metrics?.listen(listen);
   }
 
   // --- the converge loop ----------------------------------------------------------------------
@@ -153,6 +163,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     setSnapshot({ ...hub.current, engine: { reachable: true, version: version.version, apiVersion: version.apiVersion } });
     if (!config) return true;
     setSnapshot({ ...hub.current, reconcile: { ...hub.current.reconcile, state: 'running' } });
+    const started = performance.now();
     const report = await converge(
       config,
       { engine, workDir: opts.workDir },
@@ -170,6 +181,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
       },
     );
+    metrics?.passDone((performance.now() - started) / 1000, report);
     logOutcome(report);
     let next = applyReport(hub.current, report);
     next = { ...next, ...(await observeEngine(engine, config, next)) };
@@ -258,6 +270,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stopping.abort();
       await server.close();
       await sessionServers.close();
+      await metrics?.close();
       glue.close();
       await Promise.allSettled([loop.done, eventsDone]);
       log.info('skiff-core daemon stopped; containers keep running');

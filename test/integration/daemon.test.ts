@@ -1,6 +1,7 @@
 // `skiff-core daemon` as systemd runs it, against the real engine: it copes with edits, bad
 // edits, Docker going away and being killed, and `status` tells what is going on.
 import { execFileSync } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -232,6 +233,52 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     expect(merged.stdout).toContain(`${broken}:4:23: containers.${prefix}-third.startAfterCreate`);
   }, 120_000);
 
+  it('serves Prometheus metrics on a socket when configured, and they follow a container that stops', async () => {
+    paths = freshPaths('metrics');
+    const name = `${prefix}-metered`;
+    const socket = join(dir, 'metrics', 'metrics.sock');
+    await mkdir(join(dir, 'metrics'), { recursive: true });
+    await writeFile(
+      paths.defconfig,
+      `containers:\n${sleeper(name)}users:\n  root:\n    container: ${name}\nmetrics:\n  listen: ${socket}\n`,
+    );
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, name), `${name} running`);
+    const scrape = () =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const req = httpGet({ socketPath: socket, path: '/metrics' }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+        });
+        req.on('error', reject);
+      });
+    const first = await waitFor(
+      async () => {
+        const r = await scrape();
+        return r.body.includes(`skiff_core_container_up{container="${name}"} 1`) ? r : undefined;
+      },
+      { what: 'the container up in the metrics', timeoutMs: 30_000 },
+    );
+    expect(first.status).toBe(200);
+    expect(first.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    // Prometheus text format: HELP/TYPE comments and `name{labels} value` samples, nothing else.
+    const samples = parsePrometheus(first.body);
+    for (const metric of ['skiff_core_converge_duration_seconds_count', 'skiff_core_config_ok', 'process_resident_memory_bytes'])
+      expect(
+        samples.some((x) => x.name === metric),
+        metric,
+      ).toBe(true);
+    expect(samples.find((x) => x.name === 'skiff_core_config_ok')?.value).toBe(1);
+    expect(samples.find((x) => x.name === 'skiff_core_sessions' && x.labels === 'user="root"')?.value).toBe(0);
+
+    execFileSync('docker', ['stop', '-t', '1', name]);
+    await waitFor(async () => (await scrape()).body.includes(`skiff_core_container_up{container="${name}"} 0`), {
+      what: 'the stopped container down in the metrics',
+      timeoutMs: 30_000,
+    });
+  });
+
   it('status exits 0 when all is healthy, also for a container that restarted once and then stayed up', async () => {
     paths = freshPaths('healthy');
     const once = `${prefix}-once`;
@@ -338,3 +385,15 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     });
   });
 });
+
+/** The samples of a Prometheus text exposition; throws on a line that is neither. */
+function parsePrometheus(text: string): { name: string; labels: string; value: number }[] {
+  const samples: { name: string; labels: string; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* /.test(line)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+    samples.push({ name: m[1]!, labels: m[2] ?? '', value: Number(m[3]) });
+  }
+  return samples;
+}

@@ -162,7 +162,7 @@ describe('config/load', () => {
     [
       'unknown key without a close match',
       'users: {}\nfrobnicate: 1\n',
-      'c.yaml:2:1: frobnicate: unknown key "frobnicate" (known here: containers, users, images, gateway, storage)',
+      'c.yaml:2:1: frobnicate: unknown key "frobnicate" (known here: containers, users, images, gateway, storage, metrics)',
     ],
     [
       'duplicate key with different values',
@@ -372,7 +372,9 @@ describe('config/load hostile input', () => {
 
   it('keeps a __proto__ key as data and reports it as unknown', () => {
     const { errors } = problems('__proto__: {polluted: true}\n');
-    expect(errors).toEqual(['c.yaml:1:1: __proto__: unknown key "__proto__" (known here: containers, users, images, gateway, storage)']);
+    expect(errors).toEqual([
+      'c.yaml:1:1: __proto__: unknown key "__proto__" (known here: containers, users, images, gateway, storage, metrics)',
+    ]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

@@ -87,6 +87,11 @@ export function crossCheck(data: Record<string, unknown>, fileOf: (path: ConfigP
       } else seen.set(clean, path);
     }
 
+    if (typeof spec.hostname === 'string' && (spec.hostUTS === true || spec.hostNetwork === true)) {
+      const shared = spec.hostUTS === true ? 'hostUTS' : 'hostNetwork';
+      report('error', [...base, 'hostname'], `a hostname cannot be set with ${shared}: the container uses the host's; remove one of them`);
+    }
+
     const ports = Array.isArray(spec.ports) ? spec.ports : [];
     if (spec.hostNetwork === true && ports.length > 0) {
       report('warning', [...base, 'ports'], "ports have no effect with hostNetwork: the container already uses the host's ports");

@@ -415,8 +415,12 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, tree: YamlTree, f
             : `${bound} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
       return [error(path, `must be ${what}`, positionOf(tree, path))];
     }
-    case 'invalid_union':
-      return [error(path, `unexpected value: ${describeValue(getAt(data, path))}`, positionOf(tree, path))];
+    case 'invalid_union': {
+      // A branch that got as far as a format check says best what is wrong (`nproc: "20:10"`).
+      const checked = issue.errors.find((branch) => branch.length === 1 && branch[0]?.code === 'custom')?.[0];
+      const message = checked?.message ?? `unexpected value: ${describeValue(getAt(data, path))}`;
+      return [error(path, message, positionOf(tree, path))];
+    }
     default:
       return [error(path, issue.message, positionOf(tree, path, Boolean((issue as { params?: { onKey?: boolean } }).params?.onKey)))];
   }

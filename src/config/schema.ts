@@ -23,6 +23,11 @@ import {
   checkStopSignal,
   checkTmpfsOptions,
   checkTmpfsPath,
+  checkMemory,
+  checkDevice,
+  checkHostname,
+  checkUlimitName,
+  checkUlimit,
 } from './checks.js';
 
 type Check = (value: string) => string | undefined;
@@ -140,6 +145,14 @@ export const Container = z
       .meta({ description: 'no, always, unless-stopped, on-failure or on-failure:N.' }),
     startAfterCreate: flag('Start the container once it is created.'),
     stopSignal: formatted(checkStopSignal).optional().meta({ description: 'Signal that stops PID 1, e.g. RTMIN+3 for systemd.' }),
+    hostname: formatted(checkHostname).optional().meta({ description: "The container's host name (an addition to the original format)." }),
+    memory: formatted(checkMemory).optional().meta({ description: 'Memory limit, e.g. 512m or 2g, as docker run --memory.' }),
+    cpus: z.number().min(0.01).max(1024).optional().meta({ description: 'CPU limit in cores, e.g. 1.5, as docker run --cpus.' }),
+    pidsLimit: z.int().min(1).optional().meta({ description: 'Most processes the container may have (stops fork bombs).' }),
+    devices: list(formatted(checkDevice), 'Host devices, HOST[:CONTAINER[:PERMISSIONS]] as in docker run --device.'),
+    ulimits: keyedRecord(checkUlimitName, z.union([z.int().min(-1), formatted(checkUlimit)]))
+      .default({})
+      .meta({ description: 'Resource limits by name (nofile, nproc, core…): SOFT[:HARD], -1 for unlimited.' }),
   })
   .strict();
 export type Container = z.infer<typeof Container>;

@@ -199,6 +199,12 @@ export interface ContainerCreateBody {
     PortBindings?: Record<string, PortBinding[]>;
     RestartPolicy?: RestartPolicy;
     Init?: boolean;
+    /** Bytes. */
+    Memory?: number;
+    NanoCpus?: number;
+    PidsLimit?: number;
+    Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
+    Ulimits?: { Name: string; Soft: number; Hard: number }[];
   };
 }
 

@@ -1,5 +1,6 @@
 // The create body a configured container maps to, and the hash that detects drift from it.
 import { createHash } from 'node:crypto';
+import { parseDevice, parseMemory, parseUlimit } from '../config/checks.js';
 import type { Container } from '../config/schema.js';
 import type { ContainerCreateBody, RestartPolicy } from '../engine/engine.js';
 import { LABEL } from './labels.js';
@@ -31,12 +32,20 @@ export function containerSpec(name: string, c: Container): ContainerSpec {
   if (c.hostPID) host.PidMode = 'host';
   if (c.hostUTS) host.UTSMode = 'host';
   if (c.restartPolicy) host.RestartPolicy = restartPolicy(c.restartPolicy);
+  // Limits and devices appear only when set, so configs without them keep their spec hash.
+  if (c.memory) host.Memory = parseMemory(c.memory)!;
+  if (c.cpus) host.NanoCpus = Math.round(c.cpus * 1e9);
+  if (c.pidsLimit) host.PidsLimit = c.pidsLimit;
+  if (c.devices.length > 0) host.Devices = c.devices.map((d) => parseDevice(d)!);
+  const ulimits = Object.entries(c.ulimits);
+  if (ulimits.length > 0) host.Ulimits = ulimits.map(([Name, value]) => ({ Name, ...parseUlimit(value)! }));
 
   const body: ContainerCreateBody = { Image: c.image, Env: c.env, Tty: c.tty, HostConfig: host };
   if (c.entrypoint) body.Entrypoint = c.entrypoint;
   if (c.cmd) body.Cmd = c.cmd;
   if (c.workingDirectory) body.WorkingDir = c.workingDirectory;
   if (c.stopSignal) body.StopSignal = normalizeSignal(c.stopSignal);
+  if (c.hostname) body.Hostname = c.hostname;
   if (c.ports.length > 0) {
     body.ExposedPorts = {};
     host.PortBindings = {};

@@ -1,6 +1,6 @@
 // `skiff-core daemon` as systemd runs it, against the real engine: it copes with edits, bad
 // edits, Docker going away and being killed, and `status` tells what is going on.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -278,6 +278,51 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
       timeoutMs: 30_000,
     });
   });
+
+  it('applies memory, cpus, pidsLimit, devices, hostname and ulimits; a fork loop stops at pidsLimit', async () => {
+    paths = freshPaths('limits');
+    const name = `${prefix}-limited`;
+    await mkdir(join(dir, 'limits'), { recursive: true });
+    const limits = (pids: number) =>
+      `    memory: 64m\n    cpus: 0.5\n    pidsLimit: ${pids}\n    hostname: skt-limited\n` +
+      `    devices: ["/dev/null:/dev/skt-null:rw"]\n    ulimits:\n      nofile: 512:1024\n`;
+    await writeFile(paths.defconfig, `containers:\n${sleeper(name, limits(20))}`);
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, name), `${name} running`);
+    const inspect = (format: string) => execFileSync('docker', ['inspect', '-f', format, name]).toString().trim();
+    expect(inspect('{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.Config.Hostname}}')).toBe(
+      '67108864 500000000 20 skt-limited',
+    );
+    expect(JSON.parse(inspect('{{json .HostConfig.Devices}}'))).toEqual([
+      { PathOnHost: '/dev/null', PathInContainer: '/dev/skt-null', CgroupPermissions: 'rw' },
+    ]);
+    expect(JSON.parse(inspect('{{json .HostConfig.Ulimits}}'))).toEqual([{ Name: 'nofile', Soft: 512, Hard: 1024 }]);
+    const inside = (script: string) =>
+      execFileSync('docker', ['exec', name, 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+        .toString()
+        .trim();
+    expect(inside('hostname; test -c /dev/skt-null && echo device')).toBe('skt-limited\ndevice');
+    // ulimits are PID 1's and its children's (the engine gives exec'd processes its defaults).
+    expect(inside("grep 'open files' /proc/1/limits")).toMatch(/^Max open files\s+512\s+1024\s+files$/);
+    // A fork loop: the engine refuses processes past the limit, and the host is untouched.
+    const loop = spawnSync('docker', ['exec', name, 'sh', '-c', 'i=0; while [ $i -lt 60 ]; do sleep 300 & i=$((i+1)); done'], {
+      encoding: 'utf8',
+    });
+    expect(loop.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    // Counted from the host: inside, at the limit, not even `ls` can start.
+    const top = execFileSync('docker', ['top', name, '-eo', 'pid,args']).toString().trim().split('\n').slice(1);
+    expect(top.length).toBeGreaterThan(5);
+    expect(top.length).toBeLessThanOrEqual(20);
+    for (const line of top.filter((l) => l.trim().endsWith(' sleep 300'))) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+    await waitFor(() => execFileSync('docker', ['top', name]).toString().trim().split('\n').length <= 4, { what: 'the loop gone' });
+
+    // Changing a limit recreates the container from its snapshot: a file written inside stays.
+    inside('echo kept > /root/kept');
+    await writeFile(paths.config, `containers:\n${sleeper(name, limits(40))}`);
+    await daemon.until(() => inspect('{{.HostConfig.PidsLimit}}') === '40', 'the new pidsLimit applied', 90_000);
+    await daemon.until((x) => running(x, name), `${name} running again`);
+    expect(inside('cat /root/kept')).toBe('kept');
+  }, 180_000);
 
   it('status exits 0 when all is healthy, also for a container that restarted once and then stayed up', async () => {
     paths = freshPaths('healthy');

@@ -51,6 +51,11 @@ describe('config/load', () => {
           restartPolicy: 'on-failure:5',
           startAfterCreate: true,
           stopSignal: 'RTMIN+3',
+          memory: '2g',
+          cpus: 1.5,
+          pidsLimit: 500,
+          devices: ['/dev/ttyUSB0', '/dev/null:/dev/skt-null:r'],
+          ulimits: { nofile: '1024:4096', core: 0 },
         },
       },
       users: {

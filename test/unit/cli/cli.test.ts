@@ -72,7 +72,7 @@ describe('cli config validate', () => {
     expect(JSON.parse(r.stdout)).toEqual({
       file,
       valid: false,
-      errors: [{ line: 2, col: 24, path: ['containers', 'c1', 'env', 0], message: 'environment entry "A" must be NAME=VALUE' }],
+      errors: [{ file, line: 2, col: 24, path: ['containers', 'c1', 'env', 0], message: 'environment entry "A" must be NAME=VALUE' }],
       warnings: [],
     });
   });

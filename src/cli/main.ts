@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import { configSchema } from './commands/config-schema.js';
 import { configValidate } from './commands/config-validate.js';
 import { defconfig } from './commands/defconfig.js';
+import { rollback } from './commands/rollback.js';
 import { snapshots } from './commands/snapshots.js';
 import { adopt, setup } from './commands/setup.js';
 import { configPathFrom, type Context } from './context.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   configSchema,
   defconfig,
   snapshots,
+  rollback,
 ];
 
 function usage(): string {

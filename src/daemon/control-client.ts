@@ -5,7 +5,7 @@ import { lineReader, type ControlMethod } from './control-protocol.js';
 export class DaemonNotRunning extends Error {}
 
 export interface ControlClient {
-  call(method: ControlMethod): Promise<unknown>;
+  call(method: ControlMethod, params?: Record<string, unknown>): Promise<unknown>;
   /** Events after a `subscribe` call. */
   onEvent(listener: (event: string, data: unknown) => void): void;
   close(): void;
@@ -51,11 +51,11 @@ export function connectControl(path: string, timeoutMs = 2000): Promise<ControlC
         waiting.clear();
       });
       resolve({
-        call(method) {
+        call(method, params) {
           const id = next++;
           return new Promise((res, rej) => {
             waiting.set(id, { resolve: res, reject: rej });
-            socket.write(`${JSON.stringify({ id, method })}\n`);
+            socket.write(`${JSON.stringify({ id, method, ...(params ? { params } : {}) })}\n`);
           });
         },
         onEvent(listener) {

@@ -1,6 +1,7 @@
 // The control socket's protocol: one JSON object per line, both ways.
 //   → {"id":1,"method":"status"}           ← {"id":1,"result":{…StatusSnapshot}}
 //   → {"id":2,"method":"reload"}           ← {"id":2,"result":{"ok":true,"errors":[…]}}
+//   → {"id":4,"method":"rollback","params":{"name":"core","snapshot":"…"}}  ← {"id":4,"result":{"message":"…"}}
 //   → {"id":3,"method":"subscribe"}        ← {"id":3,"result":{}} then {"event":"progress","data":…}
 //                                            and {"event":"status","data":…} until either side closes
 // Errors: {"id":N,"error":{"code":"…","message":"…"}}. Unknown methods are errors, not crashes.
@@ -15,11 +16,12 @@ export function controlSocketPath(runDir: string): string {
   return join(runDir, CONTROL_SOCKET);
 }
 
-export type ControlMethod = 'ping' | 'status' | 'reload' | 'subscribe';
+export type ControlMethod = 'ping' | 'status' | 'reload' | 'subscribe' | 'rollback';
 
 export interface ControlRequest {
   id: number;
   method: ControlMethod;
+  params?: Record<string, unknown>;
 }
 
 export type ControlResponse =

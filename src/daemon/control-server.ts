@@ -2,6 +2,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { SkiffError } from '../errors.js';
 import { listenPrivate } from '../fs/unix-socket.js';
 import type { Logger } from '../log.js';
 import { lineReader, type ControlMethod, type ControlResponse } from './control-protocol.js';
@@ -9,6 +10,8 @@ import { lineReader, type ControlMethod, type ControlResponse } from './control-
 export interface ControlHandlers {
   status(): unknown;
   reload(): Promise<unknown>;
+  /** Recreates container `name` from an earlier snapshot; resolves with what was done. */
+  rollback(name: string, snapshot: string | undefined): Promise<{ message: string }>;
   /** Calls `send` for each event until the returned function is called. */
   subscribe(send: (event: 'progress' | 'status', data: unknown) => void): () => void;
 }
@@ -42,7 +45,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
     });
 
     async function handle(value: unknown) {
-      const req = value as { id?: unknown; method?: unknown };
+      const req = value as { id?: unknown; method?: unknown; params?: Record<string, unknown> };
       const id = typeof req?.id === 'number' ? req.id : 0;
       const method = req?.method as ControlMethod;
       try {
@@ -53,6 +56,13 @@ export async function startControlServer(path: string, handlers: ControlHandlers
             return send({ id, result: handlers.status() });
           case 'reload':
             return send({ id, result: await handlers.reload() });
+          case 'rollback': {
+            const name = req.params?.['name'];
+            const snapshot = req.params?.['snapshot'];
+            if (typeof name !== 'string' || (snapshot !== undefined && typeof snapshot !== 'string'))
+              return send({ id, error: { code: 'BAD_REQUEST', message: 'rollback takes a container name and, optionally, a snapshot' } });
+            return send({ id, result: await handlers.rollback(name, snapshot) });
+          }
           case 'subscribe':
             send({ id, result: {} });
             unsubscribers.push(handlers.subscribe((event, data) => send({ event, data })));
@@ -61,6 +71,8 @@ export async function startControlServer(path: string, handlers: ControlHandlers
             return send({ id, error: { code: 'UNKNOWN_METHOD', message: `unknown method ${JSON.stringify(method)}` } });
         }
       } catch (err) {
+        // Our own errors (a rollback refused) are answers; anything else is a bug worth logging.
+        if (err instanceof SkiffError) return send({ id, error: { code: err.code, message: err.message } });
         log.error({ err, method }, 'Control request failed');
         send({ id, error: { code: 'INTERNAL', message: (err as Error).message } });
       }

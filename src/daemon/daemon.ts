@@ -3,9 +3,12 @@
 // and a periodic relist only ask it for another pass.
 import type { Config } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
-import { errorMessage, isSkiffError } from '../errors.js';
+import { errorMessage, isSkiffError, SkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_STORAGE } from '../config/schema.js';
 import { converge } from '../reconcile/converge.js';
+import { spaceGuard } from '../reconcile/disk-space.js';
+import { rollbackContainer } from '../reconcile/rollback.js';
 import type { ProgressEvent } from '../reconcile/events.js';
 import { openSessionRecords } from '../session/handoff.js';
 import { createSessionServers, type SessionHandler } from '../session/session-server.js';
@@ -144,6 +147,40 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await metrics?.listen(listen);
   }
 
+  // Converge passes and rollbacks both change containers: one at a time.
+  let exclusive: Promise<unknown> = Promise.resolve();
+  function serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = exclusive.then(fn, fn);
+    exclusive = run.catch(() => undefined);
+    return run;
+  }
+
+  async function rollback(name: string, snapshot: string | undefined): Promise<{ message: string }> {
+    const inForce = config;
+    if (!inForce) throw new SkiffError('USAGE', 'no valid config is loaded; fix it first (skiff-core status says what is wrong)');
+    const attached = glue.attached(name);
+    if (attached > 0)
+      throw new SkiffError('USAGE', `${name} has ${attached} session(s) attached; a rollback would end them: log out first`);
+    const outcome = await serialized(() =>
+      rollbackContainer(
+        { engine, ensureSpace: spaceGuard(engine, (inForce.storage ?? DEFAULT_STORAGE).minFree) },
+        inForce,
+        name,
+        snapshot,
+        {
+          signal: stopping.signal,
+          onProgress: (event: ProgressEvent) => {
+            setSnapshot(applyProgress(hub.current, event));
+            hub.progress(event);
+          },
+        },
+      ),
+    );
+    log.info({ container: name, detail: outcome.message }, 'Rolled back');
+    request('rollback');
+    return { message: outcome.message ?? 'rolled back' };
+  }
+
   // --- the converge loop ----------------------------------------------------------------------
   const request = (why: string) => {
     log.debug({ why }, 'Converge requested');
@@ -206,7 +243,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     .endUnclaimed(RESUME_GRACE_MS)
     .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Cannot check the sessions an earlier daemon left'));
   const loop = startConvergeLoop({
-    pass,
+    pass: () => serialized(pass),
     retry,
     signal: stopping.signal,
     onError(err) {
@@ -243,6 +280,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         return result;
       },
       subscribe: (send) => hub.subscribe(send),
+      rollback,
     },
     log,
   );

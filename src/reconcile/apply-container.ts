@@ -7,7 +7,7 @@ import { labelledBody } from './container-spec.js';
 import type { SpaceGuard } from './disk-space.js';
 import type { ContainerPhase, OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX, snapshotRef } from './labels.js';
-import type { ContainerStep } from './plan.js';
+import type { ContainerStep, ReplaceReason } from './plan.js';
 
 export interface ContainerDeps {
   engine: Engine;
@@ -162,7 +162,7 @@ async function replace(
   try {
     const body = labelledBody(step.name, step.spec, {
       baseImageId: step.baseImageId,
-      ...(step.fromSnapshot ? { image: snapshot } : {}),
+      ...(step.fromImage ? { image: step.fromImage } : step.fromSnapshot ? { image: snapshot } : {}),
     });
     newId = await engine.createContainer(step.name, body, call);
     faultPoint('replacement-created');
@@ -193,13 +193,15 @@ async function replace(
     if (!isNotFound(err)) throw err;
   });
   faultPoint('parked-removed');
-  const how = step.fromSnapshot
-    ? `recreated from snapshot ${snapshot}`
-    : `recreated from the new image; old files kept in snapshot ${snapshot}`;
+  const how = step.fromImage
+    ? `recreated from snapshot ${step.fromImage}; what it replaced is snapshot ${snapshot}`
+    : step.fromSnapshot
+      ? `recreated from snapshot ${snapshot}`
+      : `recreated from the new image; old files kept in snapshot ${snapshot}`;
   return { status: 'replaced', message: `${describeReason(step.reason)}: ${how}`, snapshot };
 }
 
-function describeReason(reason: 'options' | 'image' | 'adopt'): string {
+function describeReason(reason: ReplaceReason): string {
   switch (reason) {
     case 'options':
       return 'applying changed options';
@@ -207,6 +209,8 @@ function describeReason(reason: 'options' | 'image' | 'adopt'): string {
       return 'moving to the new image';
     case 'adopt':
       return 'adopting it';
+    case 'rollback':
+      return 'rolling back';
   }
 }
 

@@ -17,7 +17,7 @@ export interface ObtainImageStep {
   present: boolean;
 }
 
-export type ReplaceReason = 'options' | 'image' | 'adopt';
+export type ReplaceReason = 'options' | 'image' | 'adopt' | 'rollback';
 
 export type ContainerStep =
   | { kind: 'create-container'; name: string; spec: ContainerSpec; baseImageId: string; start: boolean }
@@ -30,6 +30,8 @@ export type ContainerStep =
       spec: ContainerSpec;
       /** Options-only changes keep the writable layer by creating from a snapshot of the old one. */
       fromSnapshot: boolean;
+      /** A rollback: create from this earlier snapshot (the old container is still snapshotted). */
+      fromImage?: string;
       baseImageId: string;
       start: boolean;
     }

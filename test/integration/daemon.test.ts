@@ -324,6 +324,47 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     expect(inside('cat /root/kept')).toBe('kept');
   }, 180_000);
 
+  it('rolls back after an image change to the files from before it, keeps it there, and rolls the rollback back', async () => {
+    paths = freshPaths('rollback');
+    const name = `${prefix}-rb`;
+    const image = (n: number) => `${prefix}-app:${n}`;
+    for (const n of [1, 2])
+      execFileSync('docker', ['build', '-q', '-t', image(n), '-'], {
+        input: `FROM ${BUSYBOX_IMAGE}\nRUN echo ${n} > /version\n`,
+        stdio: ['pipe', 'ignore', 'inherit'],
+      });
+    await mkdir(join(dir, 'rollback'), { recursive: true });
+    const yaml = (n: number) => `containers:\n${sleeper(name)}`.replace(`image: ${BUSYBOX_IMAGE}`, `image: ${image(n)}`);
+    await writeFile(paths.defconfig, yaml(1));
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, name), `${name} running`);
+    const inside = (cmd: string) => execFileSync('docker', ['exec', name, 'sh', '-c', cmd]).toString().trim();
+    inside('echo before > /root/mine');
+
+    await writeFile(paths.config, yaml(2));
+    await waitFor(() => inside('cat /version') === '2', { what: `${name} on the new image`, timeoutMs: 90_000 });
+    await daemon.until((x) => running(x, name) && !x.containers.find((c) => c.name === name)?.activity, 'the replacement done');
+    expect(inside('cat /root/mine 2>/dev/null || echo gone')).toBe('gone');
+
+    const back = await runCli(['--config', paths.config, 'rollback', name, '--run-dir', paths.runDir]);
+    expect(back, JSON.stringify(back)).toMatchObject({ code: 0 });
+    expect(back.stdout).toMatch(
+      new RegExp(`^${name}: rolling back: recreated from snapshot skiff-core-snapshot/${name}:\\S+; what it replaced is snapshot`),
+    );
+    expect(inside('cat /root/mine; cat /version')).toBe('before\n1');
+    // The daemon keeps the rollback: a pass changes nothing.
+    const id = execFileSync('docker', ['inspect', '-f', '{{.Id}}', name]).toString().trim();
+    expect((await runCli(['--config', paths.config, 'reload', '--run-dir', paths.runDir])).code).toBe(0);
+    expect(execFileSync('docker', ['inspect', '-f', '{{.Id}}', name]).toString().trim()).toBe(id);
+
+    const forward = await runCli(['--config', paths.config, 'rollback', name, '--run-dir', paths.runDir]);
+    expect(forward, JSON.stringify(forward)).toMatchObject({ code: 0 });
+    expect(inside('cat /root/mine 2>/dev/null || echo gone; cat /version')).toBe('gone\n2');
+    const refused = await runCli(['--config', paths.config, 'rollback', name, 'no-such-tag', '--run-dir', paths.runDir]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('no snapshot "no-such-tag"');
+  }, 240_000);
+
   it('status exits 0 when all is healthy, also for a container that restarted once and then stayed up', async () => {
     paths = freshPaths('healthy');
     const once = `${prefix}-once`;

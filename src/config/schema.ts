@@ -148,6 +148,14 @@ export const Container = z
     hostname: formatted(checkHostname).optional().meta({ description: "The container's host name (an addition to the original format)." }),
     memory: formatted(checkMemory).optional().meta({ description: 'Memory limit, e.g. 512m or 2g, as docker run --memory.' }),
     cpus: z.number().min(0.01).max(1024).optional().meta({ description: 'CPU limit in cores, e.g. 1.5, as docker run --cpus.' }),
+    readyCommand: z.array(z.string()).min(1).optional().meta({
+      description: 'Argv run in the container that exits 0 once it is ready; gates image updates (with systemd, its state does).',
+    }),
+    readyTimeoutSec: z
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: "Seconds a new container may take to become ready (default: the daemon's --ready-timeout, 120)." }),
     pidsLimit: z.int().min(1).optional().meta({ description: 'Most processes the container may have (stops fork bombs).' }),
     devices: list(formatted(checkDevice), 'Host devices, HOST[:CONTAINER[:PERMISSIONS]] as in docker run --device.'),
     ulimits: keyedRecord(checkUlimitName, z.union([z.int().min(-1), formatted(checkUlimit)]))

@@ -2,12 +2,12 @@
 import type { Engine } from '../engine/engine.js';
 import { errorMessage, isNotFound, SkiffError } from '../errors.js';
 import { faultPoint } from '../faults.js';
-import { sleep } from '../time.js';
+import { poll, sleep, systemClock, type Clock } from '../time.js';
 import { labelledBody } from './container-spec.js';
 import type { SpaceGuard } from './disk-space.js';
 import type { ContainerPhase, OnProgress } from './events.js';
 import { LABEL, PARKED_SUFFIX, snapshotRef } from './labels.js';
-import type { ContainerStep, ReplaceReason } from './plan.js';
+import type { ContainerStep, Health, ReplaceReason } from './plan.js';
 
 export interface ContainerDeps {
   engine: Engine;
@@ -113,6 +113,61 @@ async function confirmStaysUp(deps: ContainerDeps, id: string, name: string, sig
 /** Heads the container's log lines in an error's operator detail; users are not shown them. */
 export const LOG_TAIL_HEADING = 'last log lines:';
 
+/**
+ * An image update counts once the new container is ready: systemd booted, and the configured
+ * readyCommand exits 0. Until then the old container waits, parked, to be put back.
+ */
+async function becomesReady(
+  deps: ContainerDeps,
+  id: string,
+  name: string,
+  health: Health,
+  options: ContainerApplyOptions,
+  emit: (phase: ContainerPhase, message?: string) => void,
+): Promise<void> {
+  if (!health.systemd && !health.command) return;
+  const timeoutMs = health.timeoutMs ?? options.readyTimeoutMs ?? 120_000;
+  let state = 'not checked yet';
+  // A test's sleep (deps.sleep) gets a clock that advances by what was slept.
+  let slept = 0;
+  const clock: Clock = deps.sleep
+    ? { now: () => slept, sleep: async (ms, signal) => ((slept += ms), deps.sleep!(ms, signal)) }
+    : systemClock;
+  const ready = await poll(
+    async () => {
+      const info = await deps.engine.inspectContainer(id, options.signal ? { signal: options.signal } : {});
+      if (!info?.state.running)
+        throw new SkiffError('CONTAINER_START_FAILED', `container ${name} stopped before it was ready`, {
+          detail: await logTail(deps.engine, id),
+        });
+      if (health.systemd) {
+        const probe = await probeSystemd(deps.engine, id, options.signal);
+        state = `systemd: ${probe.state}`;
+        if (!probe.booted) return undefined;
+      }
+      if (health.command) {
+        const run = await deps.engine
+          .execRun(id, health.command, { timeoutMs: 30_000, ...(options.signal ? { signal: options.signal } : {}) })
+          .catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: errorMessage(err) }));
+        const now = `readyCommand exited ${run.exitCode}${run.stderr.trim() ? `: ${run.stderr.trim().split('\n').pop()}` : ''}`;
+        if (now !== state) emit('waiting', `the new container is not ready yet (${now})`);
+        state = now;
+        if (run.exitCode !== 0) return undefined;
+      }
+      return true;
+    },
+    { intervalMs: 1000, timeoutMs, clock, ...(options.signal ? { signal: options.signal } : {}) },
+  );
+  if (ready) return;
+  throw new SkiffError(
+    'CONTAINER_START_FAILED',
+    `the new container did not become ready within ${Math.round(timeoutMs / 1000)} s (${state})`,
+    {
+      detail: await logTail(deps.engine, id),
+    },
+  );
+}
+
 async function logTail(engine: Engine, id: string): Promise<string> {
   const logs = await engine.containerLogs(id, { tail: LOG_TAIL }).catch(() => '');
   const trimmed = logs.trimEnd();
@@ -172,6 +227,7 @@ async function replace(
       // A start the engine accepts can still be a process that dies at once (its init starts
       // but the program does not exist): the old container stays until the new one stays up.
       await confirmStaysUp(deps, newId, step.name, options.signal);
+      if (step.health) await becomesReady(deps, newId, step.name, step.health, options, emit);
     }
   } catch (err) {
     // Put the old container back as it was. It holds the files, so the snapshot is dropped: the
@@ -183,9 +239,11 @@ async function replace(
     );
     if (wasRunning) await engine.startContainer(step.id).catch(() => undefined);
     if (restored) await engine.removeImage(snapshot).catch(() => undefined);
+    // An image update that never became ready is rolled back by itself: say so first.
+    const rolledBack = restored && step.health ? 'rolled back: ' : '';
     throw new SkiffError(
       (err as SkiffError).code ?? 'ENGINE_ERROR',
-      `${errorMessage(err)}\n${restored ? 'the previous container was put back, with its files' : `the previous container could not be put back: it is ${parkedName}, and snapshot ${snapshot} keeps its files`}`,
+      `${rolledBack}${errorMessage(err)}\n${restored ? 'the previous container was put back, with its files' : `the previous container could not be put back: it is ${parkedName}, and snapshot ${snapshot} keeps its files`}`,
       { cause: err, ...(err instanceof SkiffError && err.detail ? { detail: err.detail } : {}) },
     );
   }

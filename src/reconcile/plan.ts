@@ -17,6 +17,21 @@ export interface ObtainImageStep {
   present: boolean;
 }
 
+/** How to tell a container is ready: systemd's state, and/or a command that exits 0. */
+export interface Health {
+  systemd: boolean;
+  command?: string[];
+  timeoutMs?: number;
+}
+
+function healthOf(desired: Pick<Container, 'readyCommand' | 'readyTimeoutSec'>, systemd: boolean): Health {
+  return {
+    systemd,
+    ...(desired.readyCommand ? { command: desired.readyCommand } : {}),
+    ...(desired.readyTimeoutSec ? { timeoutMs: desired.readyTimeoutSec * 1000 } : {}),
+  };
+}
+
 export type ReplaceReason = 'options' | 'image' | 'adopt' | 'rollback';
 
 export type ContainerStep =
@@ -34,6 +49,8 @@ export type ContainerStep =
       fromImage?: string;
       baseImageId: string;
       start: boolean;
+      /** An image update must become ready, or the old container is put back (see apply-container). */
+      health?: Health;
     }
   | { kind: 'foreign-container'; name: string; id: string }
   /** A replacement is due but held back (e.g. sessions are attached); nothing changes. */
@@ -122,6 +139,7 @@ export function planContainer(name: string, desired: Container, observed: Contai
         fromSnapshot: !imageChanged,
         baseImageId: image.id,
         start,
+        ...(imageChanged ? { health: healthOf(desired, systemd) } : {}),
       },
     ];
     if (start) steps.push({ kind: 'wait-ready', name, id: '', systemd });

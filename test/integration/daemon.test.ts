@@ -365,6 +365,53 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     expect(refused.stderr).toContain('no snapshot "no-such-tag"');
   }, 240_000);
 
+  it('rolls an image update back by itself when the new container never becomes ready, with the reason in status', async () => {
+    paths = freshPaths('health');
+    const name = `${prefix}-gated`;
+    const image = (n: number) => `${prefix}-gate:${n}`;
+    execFileSync('docker', ['build', '-q', '-t', image(1), '-'], {
+      input: `FROM ${BUSYBOX_IMAGE}\nRUN touch /ready\n`,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    execFileSync('docker', ['build', '-q', '-t', image(2), '-'], {
+      input: `FROM ${BUSYBOX_IMAGE}\nRUN echo 2 > /version\n`,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    await mkdir(join(dir, 'health'), { recursive: true });
+    const yaml = (n: number) =>
+      `containers:\n${sleeper(name, '    readyCommand: ["test", "-f", "/ready"]\n    readyTimeoutSec: 3\n')}`.replace(
+        `image: ${BUSYBOX_IMAGE}`,
+        `image: ${image(n)}`,
+      );
+    await writeFile(paths.defconfig, yaml(1));
+    daemon = await startDaemonProcess(paths);
+    await daemon.until((x) => running(x, name), `${name} running`);
+    const before = execFileSync('docker', ['inspect', '-f', '{{.Id}}', name]).toString().trim();
+    execFileSync('docker', ['exec', name, 'sh', '-c', 'echo mine > /root/mine']);
+
+    await writeFile(paths.config, yaml(2));
+    const s = await daemon.until(
+      (x) => Boolean(x.containers.find((c) => c.name === name)?.problem?.startsWith('rolled back:')),
+      'the automatic rollback',
+      90_000,
+    );
+    const json = JSON.parse(
+      (await runCli(['--config', paths.config, 'status', '--json', '--run-dir', paths.runDir])).stdout,
+    ) as StatusSnapshot;
+    expect(json.containers.find((c) => c.name === name)?.problem).toMatch(
+      /^rolled back: the new container did not become ready within 3 s \(readyCommand exited 1\)\nthe previous container was put back, with its files/,
+    );
+    expect(s.containers.find((c) => c.name === name)?.state).toBe('running');
+    // Back under its name with its files (the daemon retries the update now and then, and while
+    // it does, the old container waits parked beside the new one).
+    await waitFor(
+      () =>
+        execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.Running}}', name]).toString().trim() === `${before} true` &&
+        execFileSync('docker', ['exec', name, 'cat', '/root/mine']).toString() === 'mine\n',
+      { what: 'the previous container back under its name, with its files', timeoutMs: 30_000, intervalMs: 100 },
+    );
+  }, 180_000);
+
   it('status exits 0 when all is healthy, also for a container that restarted once and then stayed up', async () => {
     paths = freshPaths('healthy');
     const once = `${prefix}-once`;

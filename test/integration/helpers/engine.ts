@@ -1,6 +1,7 @@
 // Helpers for integration tests that talk to the real Docker engine provisioned by
 // scripts/provision.sh. Keep this file free of top-level test-runner calls: it is also
 // imported by test/integration/global-setup.ts, which runs outside the test workers.
+import { SNAPSHOT_REPO_PREFIX } from '../../../src/reconcile/labels.js';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { inject } from 'vitest';
@@ -135,8 +136,9 @@ export async function cleanupByPrefix(prefix: string, docker: Docker = testDocke
 
   const images = await docker.listImages({ all: false });
   for (const img of images) {
+    // Also the snapshots the daemon took of the test's containers (skiff-core-snapshot/<prefix>…).
     const refs = [...(img.RepoTags ?? []), ...(img.RepoDigests ?? [])].filter(
-      (ref) => !ref.startsWith('<none>') && referencePath(ref).startsWith(prefix),
+      (ref) => !ref.startsWith('<none>') && (referencePath(ref).startsWith(prefix) || ref.startsWith(`${SNAPSHOT_REPO_PREFIX}${prefix}`)),
     );
     for (const ref of refs) {
       if (await attempt(`image ${ref}`, () => docker.getImage(ref).remove({ force: true }))) {

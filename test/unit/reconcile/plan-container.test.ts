@@ -4,61 +4,20 @@ import type { ContainerInfo, ImageInfo } from '../../../src/engine/engine.js';
 import { containerSpec } from '../../../src/reconcile/container-spec.js';
 import { LABEL } from '../../../src/reconcile/labels.js';
 import { planContainer, runsSystemd } from '../../../src/reconcile/plan.js';
+import { containerInfo, imageInfo } from '../../support/fake-engine.js';
 
-const image: ImageInfo = { id: 'sha256:base', repoTags: ['x:1'], repoDigests: [], labels: {}, created: '', size: 0 };
+const image: ImageInfo = imageInfo({ id: 'sha256:base', repoTags: ['x:1'], created: '' });
 const desired = Container.parse({ image: 'x:1', startAfterCreate: true, entrypoint: ['/lib/systemd/systemd'] });
 
 function observed(overrides: { labels?: Record<string, string>; running?: boolean } = {}): ContainerInfo {
   const spec = containerSpec('core', desired);
-  return {
+  return containerInfo({
     id: 'c1',
-    name: 'core',
     imageId: 'sha256:base',
     created: '',
-    state: {
-      status: 'running',
-      running: overrides.running ?? true,
-      restarting: false,
-      paused: false,
-      exitCode: 0,
-      startedAt: undefined,
-      finishedAt: undefined,
-      error: '',
-      pid: 1,
-      oomKilled: false,
-    },
-    restartCount: 0,
+    state: { status: 'running', running: overrides.running ?? true, pid: 1 },
     labels: overrides.labels ?? { [LABEL.managed]: 'true', [LABEL.specHash]: spec.hash, [LABEL.baseImageId]: 'sha256:base' },
-    config: {
-      image: 'x:1',
-      env: [],
-      user: '',
-      tty: false,
-      openStdin: false,
-      workingDir: '',
-      entrypoint: [],
-      cmd: [],
-      hostname: '',
-      stopSignal: undefined,
-      labels: {},
-    },
-    hostConfig: {
-      binds: [],
-      privileged: false,
-      capAdd: [],
-      securityOpt: [],
-      networkMode: '',
-      ipcMode: '',
-      pidMode: '',
-      utsMode: '',
-      dns: [],
-      dnsSearch: [],
-      extraHosts: [],
-      tmpfs: {},
-      restartPolicy: { name: '', maximumRetryCount: 0 },
-      init: undefined,
-    },
-  };
+  });
 }
 
 const kinds = (steps: { kind: string }[]) => steps.map((s) => s.kind);

@@ -1,24 +1,21 @@
 // Reads a config file into a typed Config, or into a complete list of what is wrong with it.
 // Order: bytes → YAML tree (positions, duplicates, limits) → old spellings → schema → cross-checks.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { closest } from './checks.js';
 import { byPosition, type ConfigPath, type Diagnostic, type Position } from './diagnostics.js';
 import { Config } from './schema.js';
 import { LIMITS, parseYamlTree, sameData, type YamlTree } from './yaml-tree.js';
 import { crossCheck } from './cross-check.js';
+import { DROP_IN_DIR, listDropIns, mergeParts, type ConfigPart } from './drop-ins.js';
+
+export { DROP_IN_DIR, listDropIns };
 
 export type LoadResult =
   | { ok: true; config: Config; diagnostics: Diagnostic[]; /** The main file, then the drop-ins merged after it. */ files?: string[] }
   | { ok: false; diagnostics: Diagnostic[] };
 
 export const DEFAULT_CONFIG_PATH = '/mnt/persist/skiff/core/config.yaml';
-
-/** Fragments beside the config, merged after it in name order (see README, "Drop-ins"). */
-export const DROP_IN_DIR = 'config.d';
-/** More fragments than this is a mistake (a wrong directory), not a config. */
-const MAX_DROP_INS = 64;
 
 type FileOf = (path: ConfigPath) => string;
 export interface ConfigInput {
@@ -41,25 +38,6 @@ export async function loadConfigFile(file: string): Promise<LoadResult> {
   }
   if (problems.length) return { ok: false, diagnostics: problems };
   return parseConfigFiles(inputs);
-}
-
-/** The drop-in files for `file`, in the order they apply; [] when there is no config.d. */
-export async function listDropIns(file: string): Promise<string[] | Diagnostic> {
-  const dir = join(dirname(file), DROP_IN_DIR);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    return { severity: 'error', file: dir, path: [], message: `cannot read the drop-in directory: ${(err as Error).message}` };
-  }
-  // Code-point order, as ls in the C locale shows them: 10-x.yaml before 20-y.yaml.
-  const fragments = names.filter((n) => /\.ya?ml$/.test(n) && !n.startsWith('.')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  if (fragments.length > MAX_DROP_INS) {
-    return { severity: 'error', file: dir, path: [], message: `${fragments.length} drop-in files; at most ${MAX_DROP_INS} are read` };
-  }
-  return fragments.map((n) => join(dir, n));
 }
 
 async function readConfigInput(file: string): Promise<ConfigInput | Diagnostic> {
@@ -89,7 +67,7 @@ export function parseConfig(input: Uint8Array | string, file: string): LoadResul
 export function parseConfigFiles(inputs: readonly ConfigInput[]): LoadResult {
   const diagnostics: Diagnostic[] = [];
   const hasErrors = () => diagnostics.some((d) => d.severity === 'error');
-  const parts: { file: string; tree: YamlTree; data: Record<string, unknown> }[] = [];
+  const parts: ConfigPart[] = [];
   for (const [index, { file, input }] of inputs.entries()) {
     const text = decode(input, file);
     if (typeof text !== 'string') {
@@ -126,50 +104,6 @@ export function parseConfigFiles(inputs: readonly ConfigInput[]): LoadResult {
 
   if (!parsed || hasErrors()) return finish(diagnostics, inputs);
   return { ok: true, config: parsed, diagnostics: sorted(diagnostics, inputs), files: inputs.map((i) => i.file) };
-}
-
-/** Sections whose entries a later file adds or replaces one by one; any other key is replaced whole. */
-const KEYED_SECTIONS = new Set(['images', 'containers', 'users']);
-
-/**
- * Merges in order: a later file's entry of images, containers or users replaces the entry of that
- * name (whole, never field by field), and any other top-level key replaces the section. Every
- * path remembers the file it came from, for the positions of errors.
- */
-function mergeParts(parts: { file: string; tree: YamlTree; data: Record<string, unknown> }[]): {
-  data: Record<string, unknown>;
-  tree: YamlTree;
-  fileOf: FileOf;
-} {
-  const [first, ...rest] = parts;
-  if (!first) throw new Error('mergeParts needs the main file');
-  const data: Record<string, unknown> = { ...first.data };
-  const owner = new Map<string, number>();
-  for (const [index, part] of rest.entries()) {
-    for (const [key, value] of Object.entries(part.data)) {
-      if (KEYED_SECTIONS.has(key) && isRecord(value) && (isRecord(data[key]) || data[key] === undefined)) {
-        data[key] = { ...(data[key] as Record<string, unknown> | undefined), ...value };
-        if (!owner.has(key)) owner.set(key, index + 1);
-        for (const name of Object.keys(value)) owner.set(`${key}\u0000${name}`, index + 1);
-      } else {
-        data[key] = value;
-        owner.set(key, index + 1);
-        for (const k of [...owner.keys()]) if (k.startsWith(`${key}\u0000`)) owner.delete(k);
-      }
-    }
-  }
-  const partOf = (path: ConfigPath) => {
-    const entry = path.length >= 2 ? owner.get(`${String(path[0])}\u0000${String(path[1])}`) : undefined;
-    const section = path.length >= 1 ? owner.get(String(path[0])) : undefined;
-    return parts[entry ?? section ?? 0]!;
-  };
-  const tree: YamlTree = {
-    data,
-    located: (path) => partOf(path).tree.located(path),
-    link: (to, from) => partOf(from).tree.link(to, from),
-    diagnostics: [],
-  };
-  return { data, tree, fileOf: (path) => partOf(path).file };
 }
 
 function finish(diagnostics: Diagnostic[], files: readonly ConfigInput[] = []): LoadResult {

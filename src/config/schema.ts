@@ -23,12 +23,9 @@ import {
   checkStopSignal,
   checkTmpfsOptions,
   checkTmpfsPath,
-  checkMemory,
-  checkDevice,
   checkHostname,
-  checkUlimitName,
-  checkUlimit,
 } from './checks.js';
+import { checkDevice, checkMemory, checkUlimit, checkUlimitName } from './limit-checks.js';
 
 type Check = (value: string) => string | undefined;
 

@@ -3,12 +3,9 @@
 // and a periodic relist only ask it for another pass.
 import type { Config } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
-import { errorMessage, isSkiffError, SkiffError } from '../errors.js';
+import { errorMessage, isSkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_STORAGE } from '../config/schema.js';
 import { converge } from '../reconcile/converge.js';
-import { spaceGuard } from '../reconcile/disk-space.js';
-import { rollbackContainer } from '../reconcile/rollback.js';
 import type { ProgressEvent } from '../reconcile/events.js';
 import { openSessionRecords } from '../session/handoff.js';
 import { createSessionServers, type SessionHandler } from '../session/session-server.js';
@@ -20,6 +17,7 @@ import { followEngine } from './engine-watch.js';
 import { prepareLayout } from './layout.js';
 import { createDaemonMetrics, type DaemonMetrics } from './metrics.js';
 import { observeEngine } from './observe.js';
+import { createRollbackHandler } from './rollback-request.js';
 import { createOutcomeLog } from './outcome-log.js';
 import { createSessionGlue, RESUME_GRACE_MS } from './sessions.js';
 import { applyProgress, applyReport, type StatusSnapshot } from './status.js';
@@ -155,31 +153,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return run;
   }
 
-  async function rollback(name: string, snapshot: string | undefined): Promise<{ message: string }> {
-    const inForce = config;
-    if (!inForce) throw new SkiffError('USAGE', 'no valid config is loaded; fix it first (skiff-core status says what is wrong)');
-    const attached = glue.attached(name);
-    if (attached > 0)
-      throw new SkiffError('USAGE', `${name} has ${attached} session(s) attached; a rollback would end them: log out first`);
-    const outcome = await serialized(() =>
-      rollbackContainer(
-        { engine, ensureSpace: spaceGuard(engine, (inForce.storage ?? DEFAULT_STORAGE).minFree) },
-        inForce,
-        name,
-        snapshot,
-        {
-          signal: stopping.signal,
-          onProgress: (event: ProgressEvent) => {
-            setSnapshot(applyProgress(hub.current, event));
-            hub.progress(event);
-          },
-        },
-      ),
-    );
-    log.info({ container: name, detail: outcome.message }, 'Rolled back');
-    request('rollback');
-    return { message: outcome.message ?? 'rolled back' };
-  }
+  const rollback = createRollbackHandler({
+    engine,
+    log,
+    config: () => config,
+    attached: (name) => glue.attached(name),
+    serialized,
+    signal: stopping.signal,
+    onProgress: (event) => {
+      setSnapshot(applyProgress(hub.current, event));
+      hub.progress(event);
+    },
+    converge: () => request('rollback'),
+  });
 
   // --- the converge loop ----------------------------------------------------------------------
   const request = (why: string) => {

@@ -1,6 +1,6 @@
 // The create body a configured container maps to, and the hash that detects drift from it.
 import { createHash } from 'node:crypto';
-import { parseDevice, parseMemory, parseUlimit } from '../config/checks.js';
+import { parseDevice, parseMemory, parseUlimit } from '../config/limit-checks.js';
 import type { Container } from '../config/schema.js';
 import type { ContainerCreateBody, RestartPolicy } from '../engine/engine.js';
 import { LABEL } from './labels.js';

@@ -137,17 +137,7 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
   it('a pull that runs out of disk halfway leaves the running container alone; with room again it converges', async () => {
     // 250 MB of zeros: a small download that unpacks to more than the disk has left.
     const registry = await engine.registry();
-    const local = `${prefix}-zeros:1`;
-    execFileSync('docker', ['build', '-q', '-t', local, '-'], {
-      input: `FROM ${BUSYBOX_IMAGE}\nRUN head -c 250000000 /dev/zero > /zeros\n`,
-      stdio: ['pipe', 'ignore', 'inherit'],
-    });
-    let pulled: string;
-    try {
-      pulled = await registry.pushFromMain(local, `${prefix}/zeros:1`);
-    } finally {
-      execFileSync('docker', ['rmi', '-f', local], { stdio: 'ignore' });
-    }
+    const pulled = await registry.pushBuilt(`FROM ${BUSYBOX_IMAGE}\nRUN head -c 250000000 /dev/zero > /zeros\n`, `${prefix}/zeros:1`);
     // 60 MB free: above storage.minFree (10MB), so the pull starts, and then the disk fills.
     const usedMb = Number(execFileSync('df', ['-m', '--output=used', dataRoot]).toString().split('\n')[1]);
     execFileSync('mount', ['-o', `remount,size=${usedMb + 60}m`, dataRoot]);

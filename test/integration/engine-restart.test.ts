@@ -78,17 +78,7 @@ describe.skipIf(integrationSkipReason())('engine restarts under the daemon (priv
     const registry = await engine.registry();
     // A layer of its own (random bytes do not compress) so that the pull has something to fetch,
     // over a loopback slowed to about 3 Mbit/s: some 8 s of pulling.
-    const local = `${prefix}-noise:1`;
-    execFileSync('docker', ['build', '-q', '-t', local, '-'], {
-      input: `FROM ${BUSYBOX_IMAGE}\nRUN head -c 3000000 /dev/urandom > /noise\n`,
-      stdio: ['pipe', 'ignore', 'inherit'],
-    });
-    let image: string;
-    try {
-      image = await registry.pushFromMain(local, `${prefix}/noise:1`);
-    } finally {
-      execFileSync('docker', ['rmi', '-f', local], { stdio: 'ignore' });
-    }
+    const image = await registry.pushBuilt(`FROM ${BUSYBOX_IMAGE}\nRUN head -c 3000000 /dev/urandom > /noise\n`, `${prefix}/noise:1`);
     registry.throttle(3000);
     const name = `${prefix}-p`;
     await start('pull', `containers:\n${container(name, image)}`);

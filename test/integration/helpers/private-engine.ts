@@ -20,6 +20,8 @@ export interface PrivateEngine {
 export interface PrivateRegistry {
   /** Pushes IMAGE of the main engine into this registry as NAME; returns the ref to pull. */
   pushFromMain(image: string, name: string): Promise<string>;
+  /** Builds DOCKERFILE on the main engine (no context), pushes it as NAME and drops the build. */
+  pushBuilt(dockerfile: string, name: string): Promise<string>;
   /** Slows the namespace's loopback (and so every pull) to about `kbit` kbit/s. */
   throttle(kbit: number): void;
 }
@@ -107,7 +109,7 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
         }
       };
       await waitFor(answers, { what: 'the private registry', timeoutMs: 30_000, intervalMs: 200 });
-      return {
+      const registry: PrivateRegistry = {
         async pushFromMain(image, name) {
           // The main engine cannot reach this namespace, so a second registry process serves the
           // same storage on the main loopback for the push, then goes away.
@@ -139,6 +141,15 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
           }
           return `127.0.0.1:5000/${name}`;
         },
+        async pushBuilt(dockerfile, name) {
+          const local = `${name.replace(/[/:]/g, '-')}-build:1`;
+          execFileSync('docker', ['build', '-q', '-t', local, '-'], { input: dockerfile, stdio: ['pipe', 'ignore', 'inherit'] });
+          try {
+            return await registry.pushFromMain(local, name);
+          } finally {
+            execFileSync('docker', ['rmi', '-f', local], { stdio: 'ignore' });
+          }
+        },
         throttle(kbit) {
           execFileSync(
             'nsenter',
@@ -146,6 +157,7 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
           );
         },
       };
+      return registry;
     },
     async destroy() {
       if (child && child.exitCode === null) {

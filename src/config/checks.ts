@@ -185,13 +185,20 @@ export function checkRestartPolicy(policy: string): string | undefined {
   return `unknown restart policy "${policy}" (one of: no, always, unless-stopped, on-failure, on-failure:N)`;
 }
 
-/** HOST:PORT or [IPv6]:PORT for a listening socket. */
-export function checkListenAddress(address: string): string | undefined {
+/** HOST:PORT or [IPv6]:PORT split into its parts (port 0 included); undefined when it is neither. */
+export function splitListenAddress(address: string): { host: string; port: number; v6: boolean } | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
   const port = Number(m?.[3]);
-  if (!m || port < 1 || port > 65535) return `"${address}" is not HOST:PORT (e.g. 0.0.0.0:2222 or [::]:2222)`;
-  const host = m[1] ?? m[2] ?? '';
-  if (m[1] ? isIP(host) !== 6 : !(isIP(host) === 4 || HOSTNAME.test(host))) return `"${host}" is not an address to listen on`;
+  if (!m || port > 65535) return undefined;
+  return { host: m[1] ?? m[2] ?? '', port, v6: m[1] !== undefined };
+}
+
+/** HOST:PORT or [IPv6]:PORT for a listening socket. */
+export function checkListenAddress(address: string): string | undefined {
+  const at = splitListenAddress(address);
+  if (!at || at.port < 1) return `"${address}" is not HOST:PORT (e.g. 0.0.0.0:2222 or [::]:2222)`;
+  const { host } = at;
+  if (at.v6 ? isIP(host) !== 6 : !(isIP(host) === 4 || HOSTNAME.test(host))) return `"${host}" is not an address to listen on`;
   return undefined;
 }
 

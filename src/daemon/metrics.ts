@@ -2,6 +2,7 @@
 // scraped, so an idle daemon does no metrics work; prom-client is loaded only once configured.
 import { createServer, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
+import { splitListenAddress } from '../config/checks.js';
 import type { Logger } from '../log.js';
 import type { ConvergeReport } from '../reconcile/converge.js';
 import type { StatusSnapshot } from './status.js';
@@ -112,7 +113,8 @@ export async function createDaemonMetrics(status: () => StatusSnapshot, log: Log
       await stop();
       if (address === undefined) return;
       if (address.startsWith('/')) await rm(address, { force: true });
-      const at = address.startsWith('/') ? { path: address } : splitHostPort(address);
+      const split = address.startsWith('/') ? undefined : splitListenAddress(address);
+      const at = split ? { host: split.host, port: split.port } : { path: address };
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -129,9 +131,4 @@ export async function createDaemonMetrics(status: () => StatusSnapshot, log: Log
     },
     close: stop,
   };
-}
-
-function splitHostPort(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
 }

@@ -1,7 +1,6 @@
 // `skiff-core rollback` as the daemon serves it: refused without a valid config or while
 // sessions are attached, run one at a time with converge passes, then a pass to settle.
-import type { Config } from '../config/schema.js';
-import { DEFAULT_STORAGE } from '../config/schema.js';
+import { DEFAULT_STORAGE, type Config } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
 import { SkiffError } from '../errors.js';
 import type { Logger } from '../log.js';

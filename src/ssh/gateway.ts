@@ -4,6 +4,7 @@
 // user name is the key under `users:` in the config.
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import ssh2, { type Connection } from 'ssh2';
+import { splitListenAddress } from '../config/checks.js';
 import { Gateway as GatewaySettings, type Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -53,10 +54,9 @@ const CLOSE_GRACE_MS = 5000;
 
 /** HOST:PORT or [V6]:PORT (the config's format) → host and port. */
 export function parseListenAddress(address: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
-  const port = Number(m?.[3]);
-  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`"${address}" is not HOST:PORT`);
-  return { host: m[1] ?? m[2] ?? '', port };
+  const at = splitListenAddress(address);
+  if (!at) throw new Error(`"${address}" is not HOST:PORT`);
+  return { host: at.host, port: at.port };
 }
 
 export function formatAddress(host: string, port: number): string {

@@ -26,6 +26,22 @@ export interface PrivateRegistry {
   throttle(kbit: number): void;
 }
 
+/** Waits until a registry answers at `url`; `via` runs curl elsewhere (nsenter into a namespace). */
+async function untilAnswers(url: string, what: string, via: string[] = []): Promise<void> {
+  const [cmd, ...args] = [...via, 'curl', '-fsS', '--max-time', '2', url];
+  await waitFor(
+    () => {
+      try {
+        execFileSync(cmd!, args, { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { what, timeoutMs: 30_000, intervalMs: 200 },
+  );
+}
+
 const registryConfig = (storage: string, addr: string) =>
   `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  cache:\n    blobdescriptor: ""\nhttp:\n  addr: ${addr}\n`;
 
@@ -100,15 +116,7 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
       await mkdir(storage, { recursive: true });
       await writeFile(join(dir, 'registry.yml'), registryConfig(storage, '127.0.0.1:5000'));
       registryChild = spawn('nsenter', inNetns('docker-registry', 'serve', join(dir, 'registry.yml')), { stdio: 'ignore' });
-      const answers = () => {
-        try {
-          execFileSync('nsenter', inNetns('curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:5000/v2/'), { stdio: 'ignore' });
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      await waitFor(answers, { what: 'the private registry', timeoutMs: 30_000, intervalMs: 200 });
+      await untilAnswers('http://127.0.0.1:5000/v2/', 'the private registry', ['nsenter', ...inNetns()]);
       const registry: PrivateRegistry = {
         async pushFromMain(image, name) {
           // The main engine cannot reach this namespace, so a second registry process serves the
@@ -118,17 +126,7 @@ export async function privateEngine(dir: string): Promise<PrivateEngine> {
           await writeFile(config, registryConfig(storage, `127.0.0.1:${port}`));
           const pusher = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
           try {
-            await waitFor(
-              () => {
-                try {
-                  execFileSync('curl', ['-fsS', '--max-time', '2', `http://127.0.0.1:${port}/v2/`], { stdio: 'ignore' });
-                  return true;
-                } catch {
-                  return false;
-                }
-              },
-              { what: 'the push registry', timeoutMs: 30_000, intervalMs: 200 },
-            );
+            await untilAnswers(`http://127.0.0.1:${port}/v2/`, 'the push registry');
             const tagged = `127.0.0.1:${port}/${name}`;
             execFileSync('docker', ['tag', image, tagged]);
             try {

@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'USER_COMMAND_FAILED'
   | 'USER_REFUSED'
   | 'CONTAINER_USER_FAILED'
-  | 'DISK_LOW';
+  | 'DISK_LOW'
+  | 'BACKUP_INVALID';
 
 export class SkiffError extends Error {
   readonly code: ErrorCode;

@@ -4,6 +4,8 @@ import type { Command } from './command.js';
 import { configSchema } from './commands/config-schema.js';
 import { configValidate } from './commands/config-validate.js';
 import { defconfig } from './commands/defconfig.js';
+import { backup } from './commands/backup.js';
+import { restore } from './commands/restore.js';
 import { rollback } from './commands/rollback.js';
 import { snapshots } from './commands/snapshots.js';
 import { adopt, setup } from './commands/setup.js';
@@ -26,6 +28,8 @@ export const COMMANDS: readonly Command[] = [
   defconfig,
   snapshots,
   rollback,
+  backup,
+  restore,
 ];
 
 function usage(): string {

@@ -23,21 +23,29 @@ export interface ConfigInput {
   input: Uint8Array | string;
 }
 
-/** The config file and its drop-ins (`config.d/*.yaml` beside it), merged and validated. */
-export async function loadConfigFile(file: string): Promise<LoadResult> {
+/**
+ * The config file and its drop-ins (`config.d/*.yaml` beside it), merged and validated.
+ * `candidate`, a drop-in not yet written (a restore's), is read as if it were on disk.
+ */
+export async function loadConfigFile(file: string, candidate?: ConfigInput): Promise<LoadResult> {
   const main = await readConfigInput(file);
   if (!('input' in main)) return { ok: false, diagnostics: [main] };
-  const fragments = await listDropIns(file);
-  if (!Array.isArray(fragments)) return { ok: false, diagnostics: [fragments] };
+  const listed = await listDropIns(file);
+  if (!Array.isArray(listed)) return { ok: false, diagnostics: [listed] };
+  const fragments = candidate && !listed.includes(candidate.file) ? [...listed, candidate.file].sort(byName) : listed;
   const inputs: ConfigInput[] = [main];
   const problems: Diagnostic[] = [];
   for (const fragment of fragments) {
-    const read = await readConfigInput(fragment);
+    const read = fragment === candidate?.file ? candidate : await readConfigInput(fragment);
     if ('input' in read) inputs.push(read);
     else problems.push(read);
   }
   if (problems.length) return { ok: false, diagnostics: problems };
   return parseConfigFiles(inputs);
+}
+
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 async function readConfigInput(file: string): Promise<ConfigInput | Diagnostic> {

@@ -2,6 +2,8 @@
 //   → {"id":1,"method":"status"}           ← {"id":1,"result":{…StatusSnapshot}}
 //   → {"id":2,"method":"reload"}           ← {"id":2,"result":{"ok":true,"errors":[…]}}
 //   → {"id":4,"method":"rollback","params":{"name":"core","snapshot":"…"}}  ← {"id":4,"result":{"message":"…"}}
+//   → {"id":5,"method":"backup","params":{"name":"core"}}  ← {"id":5,"result":{…BackupManifest}}
+//   → {"id":6,"method":"restore","params":{"name":"core","snapshot":"…","entry":{…}}}  ← {"id":6,"result":{"message":"…","dropIn":"…"}}
 //   → {"id":3,"method":"subscribe"}        ← {"id":3,"result":{}} then {"event":"progress","data":…}
 //                                            and {"event":"status","data":…} until either side closes
 // Errors: {"id":N,"error":{"code":"…","message":"…"}}. Unknown methods are errors, not crashes.
@@ -16,7 +18,7 @@ export function controlSocketPath(runDir: string): string {
   return join(runDir, CONTROL_SOCKET);
 }
 
-export type ControlMethod = 'ping' | 'status' | 'reload' | 'subscribe' | 'rollback';
+export type ControlMethod = 'ping' | 'status' | 'reload' | 'subscribe' | 'rollback' | 'backup' | 'restore';
 
 export interface ControlRequest {
   id: number;

@@ -12,6 +12,10 @@ export interface ControlHandlers {
   reload(): Promise<unknown>;
   /** Recreates container `name` from an earlier snapshot; resolves with what was done. */
   rollback(name: string, snapshot: string | undefined): Promise<{ message: string }>;
+  /** Commits container `name` to a snapshot for a backup; resolves with the backup's manifest. */
+  backup(name: string): Promise<unknown>;
+  /** Makes container `name` from a loaded snapshot and writes its config entry as a drop-in. */
+  restore(request: { name: string; snapshot: string; entry: Record<string, unknown> }): Promise<{ message: string }>;
   /** Calls `send` for each event until the returned function is called. */
   subscribe(send: (event: 'progress' | 'status', data: unknown) => void): () => void;
 }
@@ -62,6 +66,23 @@ export async function startControlServer(path: string, handlers: ControlHandlers
             if (typeof name !== 'string' || (snapshot !== undefined && typeof snapshot !== 'string'))
               return send({ id, error: { code: 'BAD_REQUEST', message: 'rollback takes a container name and, optionally, a snapshot' } });
             return send({ id, result: await handlers.rollback(name, snapshot) });
+          }
+          case 'backup': {
+            const name = req.params?.['name'];
+            if (typeof name !== 'string') return send({ id, error: { code: 'BAD_REQUEST', message: 'backup takes a container name' } });
+            return send({ id, result: await handlers.backup(name) });
+          }
+          case 'restore': {
+            const { name, snapshot, entry } = req.params ?? {};
+            if (
+              typeof name !== 'string' ||
+              typeof snapshot !== 'string' ||
+              typeof entry !== 'object' ||
+              entry === null ||
+              Array.isArray(entry)
+            )
+              return send({ id, error: { code: 'BAD_REQUEST', message: 'restore takes a container name, a snapshot and a config entry' } });
+            return send({ id, result: await handlers.restore({ name, snapshot, entry: entry as Record<string, unknown> }) });
           }
           case 'subscribe':
             send({ id, result: {} });

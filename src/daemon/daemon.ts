@@ -17,6 +17,7 @@ import { followEngine } from './engine-watch.js';
 import { prepareLayout } from './layout.js';
 import { createDaemonMetrics, type DaemonMetrics } from './metrics.js';
 import { observeEngine } from './observe.js';
+import { createBackupHandlers } from './backup-request.js';
 import { createRollbackHandler } from './rollback-request.js';
 import { createOutcomeLog } from './outcome-log.js';
 import { createSessionGlue, RESUME_GRACE_MS } from './sessions.js';
@@ -166,6 +167,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
     converge: () => request('rollback'),
   });
+  const backups = createBackupHandlers({
+    engine,
+    log,
+    configPath: opts.configPath,
+    config: () => config,
+    reloadConfig: loadConfig,
+    attached: (name) => glue.attached(name),
+    serialized,
+    signal: stopping.signal,
+    onProgress: (event) => {
+      setSnapshot(applyProgress(hub.current, event));
+      hub.progress(event);
+    },
+    converge: () => request('restore'),
+  });
 
   // --- the converge loop ----------------------------------------------------------------------
   const request = (why: string) => {
@@ -267,6 +283,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
       subscribe: (send) => hub.subscribe(send),
       rollback,
+      backup: backups.backup,
+      restore: backups.restore,
     },
     log,
   );

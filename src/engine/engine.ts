@@ -26,6 +26,9 @@ export interface EngineVersion {
   apiVersion: string;
   /** Whether the daemon runs with experimental features (needed for squash). */
   experimental: boolean;
+  /** The engine's platform in Go's terms (`linux`, `amd64`/`arm64`/`arm`…), as images name it. */
+  os: string;
+  arch: string;
 }
 
 export interface ImageInfo {
@@ -40,6 +43,10 @@ export interface ImageInfo {
   created: string;
   /** Bytes (all layers), as the engine reports it. */
   size: number;
+  /** Platform (`amd64`, `arm64`…); inspect only, lists leave it out. */
+  architecture?: string;
+  os?: string;
+  variant?: string;
 }
 
 export interface ImageFilter {
@@ -338,6 +345,13 @@ export interface Engine {
   unpauseContainer(id: string, options?: CallOptions): Promise<void>;
   /** Where the engine keeps images and containers (`GET /info`, DockerRootDir), when it says. */
   dataRoot(options?: CallOptions): Promise<string | undefined>;
+  /**
+   * `docker save` of `refs` (one archive, shared layers once): the engine's tar stream. A ref the
+   * engine does not have is ENGINE_NOT_FOUND before any byte arrives.
+   */
+  saveImages(refs: string[], options?: CallOptions): Promise<NodeJS.ReadableStream>;
+  /** `docker load` of such an archive; resolves with the `name:tag` references it loaded. */
+  loadImages(archive: NodeJS.ReadableStream, options?: CallOptions): Promise<string[]>;
   /** Commits the container's filesystem as `repo:tag`; returns the new image id. */
   commitContainer(id: string, options: CommitOptions): Promise<string>;
   /** The last `tail` lines of the container's log (all when omitted), stdout and stderr interleaved. */

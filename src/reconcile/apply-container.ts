@@ -45,7 +45,11 @@ export async function applyContainerStep(
   switch (step.kind) {
     case 'create-container': {
       emit('creating');
-      const id = await engine.createContainer(step.name, labelledBody(step.name, step.spec, { baseImageId: step.baseImageId }), options);
+      const body = labelledBody(step.name, step.spec, {
+        baseImageId: step.baseImageId,
+        ...(step.fromImage ? { image: step.fromImage } : {}),
+      });
+      const id = await engine.createContainer(step.name, body, options);
       faultPoint('created');
       if (step.start) {
         emit('starting');
@@ -269,6 +273,8 @@ function describeReason(reason: ReplaceReason): string {
       return 'adopting it';
     case 'rollback':
       return 'rolling back';
+    case 'restore':
+      return 'restoring a backup';
   }
 }
 

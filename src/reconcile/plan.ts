@@ -32,10 +32,18 @@ function healthOf(desired: Pick<Container, 'readyCommand' | 'readyTimeoutSec'>, 
   };
 }
 
-export type ReplaceReason = 'options' | 'image' | 'adopt' | 'rollback';
+export type ReplaceReason = 'options' | 'image' | 'adopt' | 'rollback' | 'restore';
 
 export type ContainerStep =
-  | { kind: 'create-container'; name: string; spec: ContainerSpec; baseImageId: string; start: boolean }
+  | {
+      kind: 'create-container';
+      name: string;
+      spec: ContainerSpec;
+      baseImageId: string;
+      start: boolean;
+      /** A restore: create from this snapshot instead of the configured image. */
+      fromImage?: string;
+    }
   | { kind: 'start-container'; name: string; id: string }
   | {
       kind: 'replace-container';
@@ -45,7 +53,7 @@ export type ContainerStep =
       spec: ContainerSpec;
       /** Options-only changes keep the writable layer by creating from a snapshot of the old one. */
       fromSnapshot: boolean;
-      /** A rollback: create from this earlier snapshot (the old container is still snapshotted). */
+      /** A rollback or restore: create from this snapshot (the old container is still snapshotted). */
       fromImage?: string;
       baseImageId: string;
       start: boolean;

@@ -116,7 +116,7 @@ export function createFakeEngine(): FakeEngine {
 
   const impl: Partial<Engine> = {
     async ping() {
-      return { version: '0-fake', apiVersion: '1.41', experimental: false };
+      return { version: '0-fake', apiVersion: '1.41', experimental: false, os: 'linux', arch: 'amd64' };
     },
     async inspectContainer(nameOrId) {
       const c = find(nameOrId);

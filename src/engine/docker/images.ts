@@ -24,6 +24,8 @@ export function imageCalls(t: Transport): ImageCalls {
       version: str(raw['Version']),
       apiVersion: str(raw['ApiVersion']),
       experimental: raw['Experimental'] === true || rec(engine?.['Details'])['Experimental'] === 'true',
+      os: str(raw['Os']),
+      arch: str(raw['Arch']),
     };
   }
 

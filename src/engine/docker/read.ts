@@ -44,6 +44,9 @@ export function parseImage(raw: unknown): ImageInfo {
     repoDigests: strArr(image['RepoDigests']).filter((d) => d !== '<none>@<none>'),
     labels: strRecord(isRecord(image['Config']) ? image['Config']['Labels'] : image['Labels']),
     size: num(image['Size']),
+    ...(typeof image['Architecture'] === 'string' ? { architecture: image['Architecture'] } : {}),
+    ...(typeof image['Os'] === 'string' ? { os: image['Os'] } : {}),
+    ...(typeof image['Variant'] === 'string' && image['Variant'] ? { variant: image['Variant'] } : {}),
     created:
       typeof created === 'number'
         ? new Date(created * 1000).toISOString()

@@ -92,17 +92,21 @@ describe('engine/docker-engine (scripted engine)', () => {
     ]);
   });
 
-  it('reads experimental from the version answer', async () => {
+  it('reads experimental and the platform from the version answer', async () => {
     handler = (_req, res) =>
       json(res, 200, {
         Version: '24.0.0',
         ApiVersion: '1.43',
+        Os: 'linux',
+        Arch: 'arm64',
         Components: [{ Name: 'Engine', Details: { Experimental: 'true' } }],
       });
     expect(await createDockerEngine({ socketPath }).ping()).toEqual({
       version: '24.0.0',
       apiVersion: '1.43',
       experimental: true,
+      os: 'linux',
+      arch: 'arm64',
     });
   });
 

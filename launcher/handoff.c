@@ -7,6 +7,11 @@
  * first (SCM_RIGHTS, attached to an empty frame of type FRAME_FD so the client's frame decoder
  * stays in step), closes both, and answers {"id":N,"ok":1} or {"id":N,"error":"..."}.
  *
+ * For agent forwarding (agent.c) a plain message {"id":M,"role":"agent","client":N,"pid":…,
+ * "uid":…,"gid":…,"dir":"skiff-agent-…"} follows the client socket N: the listening socket made
+ * in the container goes to that client in a frame of type FRAME_AGENT, and the client socket is
+ * closed; the engine connection comes later under another id.
+ *
  * Node's channel carries one JSON object per line; a message that carries a descriptor is
  * {"cmd":"NODE_HANDLE",...,"msg":<the daemon's message>} with the descriptor on its bytes, and
  * Node sends no other descriptor until it reads {"cmd":"NODE_HANDLE_ACK"}. See
@@ -20,10 +25,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "fds.h"
+#include "json.h"
 #include "login.h"
 
 #define FRAME_FD 25
+#define FRAME_AGENT 26
 #define MAX_WAITING 64
 #define LINE_MAX_LEN 4096
 
@@ -61,11 +69,11 @@ static void reply(long id, const char *error)
 	}
 }
 
-/* Sends `engine` over `client`; never waits (a client that does not read loses its session). */
-static const char *pass(int client, int engine)
+/* Sends `fd` over `client`; never waits (a client that does not read loses its session). */
+static const char *pass(int client, int fd, unsigned char type)
 {
-	static const unsigned char frame[5] = { FRAME_FD, 0, 0, 0, 0 };
-	ssize_t sent = send_with_fd(client, frame, sizeof(frame), engine);
+	const unsigned char frame[5] = { type, 0, 0, 0, 0 };
+	ssize_t sent = send_with_fd(client, frame, sizeof(frame), fd);
 
 	if (sent == (ssize_t)sizeof(frame))
 		return NULL;
@@ -79,14 +87,56 @@ static long number_after(const char *line, const char *key)
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
+/* The client socket that came with `id`, taken out of the waiting list; -1 if none. */
+static int take_client(long id)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_WAITING; i++) {
+		if (waiting[i].fd > 0 && waiting[i].id == id) {
+			int fd = waiting[i].fd;
+
+			waiting[i].fd = 0;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+static void on_agent(const char *line)
+{
+	char name[80] = "";
+	int listener = -1;
+	long id = number_after(line, "\"id\":");
+	int client = take_client(number_after(line, "\"client\":"));
+	const char *error;
+
+	json_string(json_field(line, "dir"), name, sizeof(name));
+	if (client < 0) {
+		reply(id, "no client socket arrived");
+		return;
+	}
+	error = agent_listen(number_after(line, "\"pid\":"), number_after(line, "\"uid\":"), number_after(line, "\"gid\":"), name,
+			     &listener);
+	if (!error)
+		error = pass(client, listener, FRAME_AGENT);
+	if (listener >= 0)
+		close(listener);
+	close(client);
+	reply(id, error);
+}
+
 static void on_line(const char *line)
 {
 	int fd = -1;
 	long id;
 	size_t i;
 
-	if (strstr(line, "\"cmd\":\"NODE_HANDLE\"") == NULL)
+	if (strstr(line, "\"cmd\":\"NODE_HANDLE\"") == NULL) {
+		if (strstr(line, "\"role\":\"agent\""))
+			on_agent(line);
 		return;
+	}
 	if (nfds > 0) {
 		fd = fds[0];
 		memmove(fds, fds + 1, --nfds * sizeof(int));
@@ -109,7 +159,7 @@ static void on_line(const char *line)
 	}
 	for (i = 0; i < MAX_WAITING; i++) {
 		if (waiting[i].fd > 0 && waiting[i].id == id) {
-			const char *error = fd < 0 ? "no engine connection arrived" : pass(waiting[i].fd, fd);
+			const char *error = fd < 0 ? "no engine connection arrived" : pass(waiting[i].fd, fd, FRAME_FD);
 
 			close(waiting[i].fd);
 			waiting[i].fd = 0;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "buf.h"
 #include "fds.h"
 #include "json.h"
@@ -51,6 +52,7 @@ enum {
 	F_RESUMED = 23,
 	F_ENGINE_HEAD = 24,
 	F_FD = 25,
+	F_AGENT = 26,
 };
 
 #define CHUNK 65536
@@ -63,7 +65,7 @@ enum {
 #define EXIT_WAIT_MS 60000
 
 static struct {
-	int tty, d, e, pending_fd;
+	int tty, d, e, pending_fd, agent;
 	int handed, started, progress_shown, stdin_open, stdin_eof, e_shut, e_eof;
 	int done_sent, exited, refused, finished, code, rehellos;
 	struct buf din, dout, ein, out[2], hello;
@@ -249,6 +251,9 @@ static void send_hello(const char *command)
 	/* Root may ask for the relayed path (the hostile-client tests record it). */
 	if (getuid() != 0 || getenv("SKIFF_CORE_NO_HANDOFF") == NULL)
 		buf_str(&j, ",\"handoff\":true");
+	/* The daemon decides whether it is forwarded (the user's auth.agentForwarding). */
+	if (getenv("SSH_AUTH_SOCK") && *getenv("SSH_AUTH_SOCK"))
+		buf_str(&j, ",\"agent\":true");
 	add_size(&j);
 	if (command) {
 		buf_str(&j, ",\"command\":");
@@ -413,6 +418,14 @@ static void on_frame(int type, const unsigned char *payload, size_t n)
 	case F_HANDOFF:
 		json_string(json_field(json, "session"), S.session, sizeof(S.session));
 		json_string(json_field(json, "token"), S.token, sizeof(S.token));
+		break;
+	case F_AGENT:
+		/* The container's agent socket: connections to it are relayed to $SSH_AUTH_SOCK. */
+		if (S.pending_fd >= 0 && S.agent < 0) {
+			S.agent = S.pending_fd;
+			S.pending_fd = -1;
+			set_nonblocking(S.agent);
+		}
 		break;
 	case F_FD:
 		if (S.pending_fd < 0) {
@@ -698,13 +711,13 @@ static void finish_output(void)
 
 static void run_loop(const sigset_t *during_poll)
 {
-	struct pollfd p[6];
+	struct pollfd p[7];
 	int fds = 0;
 
 	while (!S.finished) {
 		size_t pending = S.out[0].len + S.out[1].len;
 		struct timespec tick = { 0, RETRY_MS * 1000000L };
-		int n = 0, i_stdin = -1, i_d = -1, i_e = -1, i_out[2] = { -1, -1 };
+		int n = 0, i_stdin = -1, i_d = -1, i_e = -1, i_agent = -1, i_out[2] = { -1, -1 };
 		int i;
 
 		handle_signals();
@@ -759,6 +772,11 @@ static void run_loop(const sigset_t *during_poll)
 				p[n] = (struct pollfd){ i + 1, POLLOUT, 0 };
 				i_out[i] = n++;
 			}
+		if (S.agent >= 0) {
+			p[n] = (struct pollfd){ S.agent, POLLIN, 0 };
+			i_agent = n++;
+			agent_reap();
+		}
 		fds = ppoll(p, (nfds_t)n, &tick, during_poll);
 		if (fds < 0 && errno != EINTR)
 			break;
@@ -782,6 +800,8 @@ static void run_loop(const sigset_t *during_poll)
 			read_daemon();
 		if (i_stdin >= 0 && p[i_stdin].revents)
 			read_stdin();
+		if (i_agent >= 0 && p[i_agent].revents)
+			agent_accept(S.agent);
 	}
 }
 
@@ -790,7 +810,7 @@ int skiff_login(const char *command)
 	sigset_t during_poll;
 
 	memset(&S, 0, sizeof(S));
-	S.d = S.e = S.pending_fd = -1;
+	S.d = S.e = S.pending_fd = S.agent = -1;
 	S.code = 255;
 	S.stdin_open = 1;
 	S.parent = getppid();

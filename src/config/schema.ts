@@ -172,6 +172,9 @@ export const UserAuth = z
       .meta({ description: 'Login password as a SHA-512 crypt hash (openssl passwd -6), so no plain text is stored.' }),
     allowEmptyPassword: flag('With an empty password, allow logging in without one.'),
     locked: flag('Disable password logins for this user.'),
+    agentForwarding: flag(
+      'Forward the SSH agent of `ssh -A` logins into the container (SSH_AUTH_SOCK, for that session only). Needs AllowAgentForwarding in sshd.',
+    ),
   })
   .strict();
 export type UserAuth = z.infer<typeof UserAuth>;

@@ -11,6 +11,7 @@ import { isManaged } from '../reconcile/labels.js';
 import { LOG_TAIL_HEADING, probeSystemd } from '../reconcile/apply-container.js';
 import { runsSystemd } from '../reconcile/plan.js';
 import { killTree, signalInContainer } from '../session/kill-tree.js';
+import { removeAgentSocket } from '../session/agent.js';
 import type { SessionRecords } from '../session/handoff.js';
 import { resumeSession } from '../session/handed-off.js';
 import { runSession, type ResolvedUser, type SessionDeps } from '../session/relay.js';
@@ -212,7 +213,10 @@ export function createSessionGlue(deps: SessionGlueDeps): SessionGlue {
           await killTree(state.pid, record.containerId).catch(() => undefined);
           log.info({ user: record.user, container: record.container }, 'Ended a session whose client did not come back after the restart');
         }
-        if (!live.has(record.execId)) await records.remove(record.execId);
+        if (!live.has(record.execId)) {
+          await records.remove(record.execId);
+          if (record.agent) await removeAgentSocket(record.agent);
+        }
       }
     },
     async handler(user, hello, io) {

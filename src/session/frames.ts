@@ -28,6 +28,8 @@ export const FRAME = {
   engineHead: 24,
   /** Empty; the engine connection's descriptor rides on it (SCM_RIGHTS, launcher/handoff.c). */
   fd: 25,
+  /** Carries the session's listening agent socket (launcher/agent.c), sent by the hand-off helper. */
+  agent: 26,
 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
@@ -43,6 +45,8 @@ export interface Hello {
   env: Record<string, string>;
   /** The client can take the exec's connection (launcher/login.c). */
   handoff?: boolean;
+  /** The client has an SSH agent it can relay to (launcher/agent.c). */
+  agent?: boolean;
   /** Takes back a handed-off session after a daemon restart. */
   resume?: ResumeRequest;
 }

@@ -5,6 +5,7 @@ import type { ExecControl, ExecSession } from '../engine/engine.js';
 import { errorMessage, SkiffError } from '../errors.js';
 import { exitStatus, forwardSignals, sayWhyKilled } from './exec-control.js';
 import type { ExitInfo, Hello, ResumeRequest } from './frames.js';
+import { removeAgentSocket, type AgentSocket } from './agent.js';
 import { detachStream } from './handoff.js';
 import type { Handoff, SessionDeps, SessionIo } from './relay.js';
 import type { Route } from './route.js';
@@ -22,10 +23,11 @@ export async function handOver(
   io: SessionIo,
   handoff: Handoff,
   handedOff: () => void,
+  agent?: AgentSocket,
 ): Promise<ExitInfo> {
   const records = deps.records!;
   const { execId, stream } = session;
-  await records.save({ execId, user: route.user, containerId, container: route.container, tty });
+  await records.save({ execId, user: route.user, containerId, container: route.container, tty, ...(agent ? { agent } : {}) });
   deps.live?.add(execId);
   try {
     // A warm exec was just told its command: that line must reach the engine before the hand-over.
@@ -42,13 +44,14 @@ export async function handOver(
       const state = await session.inspect().catch(() => undefined);
       if (state?.running && state.pid > 0) await deps.killTree(state.pid, containerId);
       await records.remove(execId);
+      if (agent) await removeAgentSocket(agent);
       throw new SkiffError('SESSION_REFUSED', `cannot hand the session to its client: ${errorMessage(err)}`);
     } finally {
       // Only the daemon's descriptor: the client's copy keeps the connection open.
       stream.destroy();
     }
     handedOff();
-    return await controlSession(deps, session, { containerId, name: route.container, tty }, io, handoff);
+    return await controlSession(deps, session, { containerId, name: route.container, tty, agent }, io, handoff);
   } finally {
     deps.live?.delete(execId);
   }
@@ -82,7 +85,13 @@ export async function resumeSession(
   try {
     io.handoff.resumed();
     if (hello.tty && hello.cols && hello.rows) await exec.resize(hello.cols, hello.rows).catch(() => undefined);
-    return await controlSession(deps, exec, { containerId: record.containerId, name: record.container, tty: record.tty }, io, io.handoff);
+    return await controlSession(
+      deps,
+      exec,
+      { containerId: record.containerId, name: record.container, tty: record.tty, agent: record.agent },
+      io,
+      io.handoff,
+    );
   } finally {
     live.delete(record.execId);
     deps.attached?.(record.container, -1);
@@ -93,7 +102,7 @@ export async function resumeSession(
 async function controlSession(
   deps: SessionDeps,
   exec: ExecControl,
-  target: { containerId: string; name: string; tty: boolean },
+  target: { containerId: string; name: string; tty: boolean; agent?: AgentSocket | undefined },
   io: SessionIo,
   handoff: Handoff,
 ): Promise<ExitInfo> {
@@ -120,5 +129,6 @@ async function controlSession(
     return exit;
   } finally {
     await deps.records?.remove(exec.execId);
+    if (target.agent) await removeAgentSocket(target.agent);
   }
 }

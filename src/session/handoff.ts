@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { stopReading } from '../engine/socket-reading.js';
 import { writeFileAtomic } from '../fs/atomic.js';
+import type { AgentRequest, AgentSocket } from './agent.js';
 
 export interface SessionRecord {
   execId: string;
@@ -21,6 +22,8 @@ export interface SessionRecord {
   containerId: string;
   container: string;
   tty: boolean;
+  /** The session's forwarded agent socket, removed when the session ends. */
+  agent?: AgentSocket;
 }
 
 export interface SessionRecords {
@@ -109,6 +112,8 @@ export function detachStream(stream: Duplex): Buffer {
 export interface HandoffHelper {
   /** Sends `engine`'s descriptor to the client on `client` (launcher/handoff.c). */
   pass(client: Socket, engine: Duplex): Promise<void>;
+  /** Has the helper make the agent socket in the container and send it to the client. */
+  agent(client: Socket, request: AgentRequest): Promise<void>;
   close(): void;
 }
 
@@ -150,18 +155,30 @@ export function createHandoffHelper(path: string): HandoffHelper {
     return started;
   }
 
+  /** Sends what `send` sends and waits for the helper's answer to `id`. */
+  const ask = (id: number, send: (h: ChildProcess, failed: (err: Error | null) => void) => void) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => settle(id, new Error('the hand-off helper did not answer')), PASS_TIMEOUT_MS);
+      pending.set(id, { resolve, reject, timer });
+      send(helper(), (err) => err && settle(id, err));
+    });
+
   return {
     pass(client, engine) {
       const id = nextId++;
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => settle(id, new Error('the hand-off helper did not answer')), PASS_TIMEOUT_MS);
-        pending.set(id, { resolve, reject, timer });
-        const h = helper();
-        const failed = (err: Error | null) => err && settle(id, err);
+      return ask(id, (h, failed) => {
         // The client's socket stays the daemon's too (the control channel); the engine's is
         // closed here once the helper has it.
         h.send({ id, role: 'client' }, client, { keepOpen: true }, failed);
         h.send({ id, role: 'engine' }, engine as Socket, { keepOpen: false }, failed);
+      });
+    },
+    agent(client, request) {
+      const clientId = nextId++;
+      const id = nextId++;
+      return ask(id, (h, failed) => {
+        h.send({ id: clientId, role: 'client' }, client, { keepOpen: true }, failed);
+        h.send({ id, role: 'agent', client: clientId, ...request }, failed);
       });
     },
     close() {

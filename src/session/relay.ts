@@ -10,6 +10,7 @@ import { exitStatus, forwardSignals, sayWhyKilled } from './exec-control.js';
 import type { ExitInfo, Hello, ResumeRequest } from './frames.js';
 import { handOver } from './handed-off.js';
 import type { SessionRecords } from './handoff.js';
+import { agentRequest, agentSocketPath, removeAgentSocket, type AgentRequest, type AgentSocket } from './agent.js';
 import { execPlan, type Route } from './route.js';
 import { terminalSafeLine } from './terminal-safe.js';
 import type { WarmExecs } from './warm-exec.js';
@@ -42,6 +43,8 @@ export interface Handoff {
   daemonStopping: AbortSignal;
   /** Tells a returning client that it has its session back. */
   resumed(): void;
+  /** Makes the session's agent socket in the container and gives it to the client (agent.ts). */
+  agent(request: AgentRequest): Promise<void>;
 }
 
 export interface ResolvedUser {
@@ -76,25 +79,32 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
   const plan = execPlan(route, resolved, { command: hello.command, env: hello.env });
   if ('error' in plan) throw new SkiffError('SESSION_REFUSED', plan.error);
   if (io.closed.aborted) return { code: 255 };
+  const agent = await forwardAgent(deps, route, hello, io, containerId, plan.user);
 
   // Commands without a TTY may take a waiting exec; the next one is started once this session
-  // has its own (the engine serves this login first).
-  const warm = hello.tty ? undefined : deps.warm?.take(containerId, plan);
+  // has its own (the engine serves this login first). A forwarded agent needs an exec of its own.
+  const warm = hello.tty || agent ? undefined : deps.warm?.take(containerId, plan);
   const refill = () => {
     if (!hello.tty) deps.warm?.refill(containerId, plan);
   };
-  const session =
-    warm ??
-    (await deps.engine.execSession(containerId, plan.cmd, {
-      tty: hello.tty,
-      env: plan.env,
-      ...(plan.user ? { user: plan.user } : {}),
-      ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
-      ...(hello.cols && hello.rows ? { cols: hello.cols, rows: hello.rows } : {}),
-    }));
+  let session: ExecSession;
+  try {
+    session =
+      warm ??
+      (await deps.engine.execSession(containerId, plan.cmd, {
+        tty: hello.tty,
+        env: agent ? [...plan.env, `SSH_AUTH_SOCK=${agentSocketPath(agent)}`] : plan.env,
+        ...(plan.user ? { user: plan.user } : {}),
+        ...(plan.workingDir ? { workingDir: plan.workingDir } : {}),
+        ...(hello.cols && hello.rows ? { cols: hello.cols, rows: hello.rows } : {}),
+      }));
+  } catch (err) {
+    if (agent) await removeAgentSocket(agent);
+    throw err;
+  }
   deps.attached?.(route.container, 1);
   try {
-    if (io.handoff && deps.records) return await handOver(deps, session, route, containerId, hello.tty, io, io.handoff, refill);
+    if (io.handoff && deps.records) return await handOver(deps, session, route, containerId, hello.tty, io, io.handoff, refill, agent);
     io.started();
     refill();
     const exit = await relay(deps, session, containerId, hello.tty, io);
@@ -105,6 +115,33 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
     return exit;
   } finally {
     deps.attached?.(route.container, -1);
+  }
+}
+
+/**
+ * The session's agent socket, when the client has an agent, the user may forward it and the
+ * client takes the session's connection (it does the relaying). A failure costs the session its
+ * agent, not the login.
+ */
+async function forwardAgent(
+  deps: SessionDeps,
+  route: Route,
+  hello: Hello,
+  io: SessionIo,
+  containerId: string,
+  user: string | undefined,
+): Promise<AgentSocket | undefined> {
+  if (!hello.agent || !route.agentForwarding || !io.handoff || !deps.records) return undefined;
+  let request: AgentRequest | undefined;
+  try {
+    request = await agentRequest(deps.engine, containerId, user);
+    await io.handoff.agent(request);
+    return { pid: request.pid, dir: request.dir };
+  } catch (err) {
+    deps.log.warn({ user: route.user, container: route.container, reason: errorMessage(err) }, 'Agent forwarding failed');
+    if (request) await removeAgentSocket(request);
+    io.progress('agent forwarding is not available in this session');
+    return undefined;
   }
 }
 

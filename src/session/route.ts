@@ -11,6 +11,8 @@ export interface Route {
   /** Configured shell argv, if any (else the container user's shell from its passwd). */
   shell: string[] | undefined;
   createContainerUser: boolean;
+  /** auth.agentForwarding: `ssh -A` reaches into the container. */
+  agentForwarding: boolean;
 }
 
 export function routeFor(config: Config, user: string): Route | undefined {
@@ -22,6 +24,7 @@ export function routeFor(config: Config, user: string): Route | undefined {
     containerUser: spec.containerUser,
     shell: spec.containerShell,
     createContainerUser: spec.createContainerUser,
+    agentForwarding: spec.auth?.agentForwarding ?? false,
   };
 }
 

@@ -207,6 +207,7 @@ function serve(
         hello = { v: 1, tty: parsed.tty, env: Object.fromEntries(env) };
         if (typeof parsed.command === 'string') hello.command = parsed.command;
         if (parsed.handoff === true) hello.handoff = true;
+        if (parsed.agent === true) hello.agent = true;
         const resume = parsed.resume as unknown;
         if (resume !== undefined) {
           const r = resume as Record<string, unknown>;
@@ -313,6 +314,10 @@ function serve(
           socket.write(encodeFrame(FRAME.handoff, resume), (err) => (err ? reject(err) : resolve()));
         });
         await helper.pass(socket, stream);
+      },
+      async agent(request) {
+        if (!helper) throw new Error('no hand-off helper');
+        await helper.agent(socket, request);
       },
       done,
       daemonStopping: context.stopping,

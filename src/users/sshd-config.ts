@@ -68,8 +68,10 @@ async function expand(pattern: string): Promise<string[]> {
 const yes = (values: string[] | undefined, byDefault: boolean) =>
   values === undefined ? byDefault : !['no', 'none'].includes((values[0] ?? '').toLowerCase());
 
-export function checkSshdSettings(settings: SshdSettings): Finding[] {
+/** `agentUsers`: the users whose config has auth.agentForwarding, for whom sshd must allow it. */
+export function checkSshdSettings(settings: SshdSettings, options: { agentUsers?: string[] } = {}): Finding[] {
   const findings: Finding[] = [];
+  const agentUsers = options.agentUsers ?? [];
   const subsystem = settings.get('subsystem');
   if (subsystem && subsystem[0]?.toLowerCase() === 'sftp' && subsystem[1] === 'internal-sftp') {
     findings.push({
@@ -98,11 +100,24 @@ export function checkSshdSettings(settings: SshdSettings): Finding[] {
       true,
       "AllowStreamLocalForwarding: mapped users can connect to the host's unix sockets through the SSH connection",
     ],
-    ['allowagentforwarding', true, 'AllowAgentForwarding: agent sockets are created on the host, not in the container'],
+    [
+      'allowagentforwarding',
+      true,
+      "AllowAgentForwarding: sshd makes the agent socket on the host, where a mapped user's container cannot reach it; with auth.agentForwarding: true for a user, skiff-core forwards it into their container for the session",
+    ],
     ['x11forwarding', false, 'X11Forwarding: X11 is forwarded to the host, not the container'],
     ['permittunnel', false, 'PermitTunnel: tun devices on the host'],
   ];
+  if (agentUsers.length > 0 && !yes(settings.get('allowagentforwarding'), true)) {
+    findings.push({
+      severity: 'warning',
+      setting: `allowagentforwarding ${(settings.get('allowagentforwarding') ?? []).join(' ')}`,
+      message: `auth.agentForwarding is on for ${agentUsers.join(', ')}, but sshd refuses agent forwarding: set AllowAgentForwarding yes (for those users at least, in a Match block). The agent socket sshd makes is the user's own, on the host; skiff-core relays it into their container for the session only`,
+    });
+  }
   for (const [key, byDefault, message] of forwarding) {
+    // Wanted, then: the users who forward their agent need it.
+    if (key === 'allowagentforwarding' && agentUsers.length > 0) continue;
     if (yes(settings.get(key), byDefault)) {
       findings.push({
         severity: 'warning',

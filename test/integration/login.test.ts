@@ -11,9 +11,11 @@
 //             in the docker group, as SkiffOS's Go skiff-core left its users.
 //   builder → PREFIX-slow: an image whose build takes a while (`RUN sleep`), logged into at boot.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +70,8 @@ users:
     container: ${core}
     containerUser: core
     auth:
-      copyRootKeys: true${extraCoreAuth}
+      copyRootKeys: true
+      agentForwarding: true${extraCoreAuth}
   alice:
     container: ${lite}
     containerUser: alice
@@ -426,6 +429,61 @@ images:
     const r = await dev.exec(['node', '-e', script, path], { user });
     return (r.stdout + r.stderr).trim();
   }
+
+  it('ssh -A: the agent reaches the container for that session only, and only its user', async () => {
+    await containersReady();
+    const dir = await mkdtemp(join(tmpdir(), `${prefix}-agent-`));
+    const sock = join(dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      await waitFor(() => existsSync(sock), { what: 'ssh-agent listening' });
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${prefix}-agent-key`, '-f', join(dir, 'key')]);
+      expect((await run('ssh-add', [join(dir, 'key')], { env: { SSH_AUTH_SOCK: sock } })).code).toBe(0);
+      const env = { SSH_AUTH_SOCK: sock };
+      const list = 'echo "sock=$SSH_AUTH_SOCK"; ssh-add -l; echo "code=$?"';
+
+      const forwarded = await withLogs('ssh -A', async () => {
+        const r = await dev.ssh('core', list, { args: ['-A'], env });
+        expect(r.stderr).not.toContain('agent forwarding is not available');
+        return r;
+      });
+      const out = forwarded.stdout.toString();
+      expect(out, forwarded.stderr).toMatch(/^sock=\/tmp\/skiff-agent-[0-9a-f]{16}\/agent\.sock\n/);
+      expect(out).toContain(`${prefix}-agent-key (ED25519)\ncode=0`);
+      // Gone with the session.
+      const path = /^sock=(\S+)/.exec(out)![1]!;
+      await waitFor(async () => (await run('docker', ['exec', core, 'test', '-e', dirname(path)])).code !== 0, {
+        what: 'the agent directory removed after the session',
+      });
+
+      // Without -A, and for a user without auth.agentForwarding: nothing.
+      for (const [user, args] of [
+        ['core', []],
+        ['alice', ['-A']],
+      ] as const) {
+        const r = await dev.ssh(user, list, { args: [...args], env });
+        expect(r.stdout.toString(), `${user} ${args.join(' ')}`).toMatch(/^sock=\n[\s\S]*code=2\n$/);
+      }
+
+      // While a session holds it: the container user's alone.
+      const held = dev.spawnSsh('core', 'echo "$SSH_AUTH_SOCK"; sleep 30', { args: ['-A'], env });
+      try {
+        const line = await new Promise<string>((resolve) => held.stdout!.once('data', (c: Buffer) => resolve(c.toString().trim())));
+        const mode = await run('docker', ['exec', core, 'stat', '-c', '%U %a', dirname(line), line]);
+        expect(mode.stdout.toString()).toBe('core 700\ncore 600\n');
+        const other = await run('docker', ['exec', '-u', 'nobody', '-e', `SSH_AUTH_SOCK=${line}`, core, 'ssh-add', '-l']);
+        expect(other.code).toBe(2);
+        expect(other.stderr).toMatch(/Permission denied/);
+        const own = await run('docker', ['exec', '-u', 'core', '-e', `SSH_AUTH_SOCK=${line}`, core, 'ssh-add', '-l']);
+        expect(own.stdout.toString()).toContain(`${prefix}-agent-key`);
+      } finally {
+        held.kill();
+      }
+    } finally {
+      agent.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it("a user cannot connect to another user's session socket", async () => {
     await containersReady();

@@ -44,16 +44,17 @@ Options:
     const findings: Finding[] = [];
     const ok: string[] = [];
 
+    const loaded = await loadConfigFile(ctx.configPath);
     const sshdPath = values['sshd-config'] ?? '/etc/ssh/sshd_config';
     const sshdText = await readFile(sshdPath, 'utf8').catch(() => undefined);
     if (sshdText === undefined) findings.push({ severity: 'warning', setting: sshdPath, message: 'cannot read it; sshd was not checked' });
     else {
       const before = findings.length;
-      findings.push(...checkSshdSettings(await parseSshdConfig(sshdPath)));
+      const agentUsers = loaded.ok ? Object.keys(loaded.config.users).filter((u) => loaded.config.users[u]?.auth?.agentForwarding) : [];
+      findings.push(...checkSshdSettings(await parseSshdConfig(sshdPath), { agentUsers }));
       if (findings.length === before) ok.push(`sshd (${sshdPath})`);
     }
 
-    const loaded = await loadConfigFile(ctx.configPath);
     if (!loaded.ok) {
       findings.push({
         severity: 'error',

@@ -48,6 +48,8 @@ export interface SshOptions {
   timeoutMs?: number;
   /** Extra ssh options before the destination. */
   args?: string[];
+  /** Extra environment of the ssh client (SSH_AUTH_SOCK…). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface DeviceOptions {
@@ -292,6 +294,9 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
       // As on a real device, the daemon sees every container's processes under the host's PIDs
       // (it ends a disconnected session's processes by the exec's host PID).
       PidMode: 'host',
+      // A device's daemon is root with every capability: it reaches a container's files through
+      // /proc/PID/root (agent sockets), which takes CAP_SYS_PTRACE or every capability it has.
+      CapAdd: ['SYS_PTRACE'],
       Binds: [`${sock}:/var/run/docker.sock`, ...(options.binds ?? [])],
       PortBindings: { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] },
     },
@@ -347,11 +352,12 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
       ssh(user, command, o = {}) {
         return run('ssh', sshArgs(user, command, o), {
           ...(o.input !== undefined ? { input: o.input } : {}),
+          ...(o.env ? { env: o.env } : {}),
           timeoutMs: o.timeoutMs ?? 120_000,
         });
       },
       spawnSsh(user, command, o = {}) {
-        return spawn('ssh', sshArgs(user, command, o), { stdio: ['pipe', 'pipe', 'pipe'] });
+        return spawn('ssh', sshArgs(user, command, o), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
       },
       sftp(user, batch, o = {}) {
         return run('sftp', [...base, '-P', String(sshPort), '-b', '-', `${user}@127.0.0.1`], {

@@ -70,6 +70,7 @@ describe('config/load', () => {
             password: 's3cret',
             allowEmptyPassword: false,
             locked: false,
+            agentForwarding: true,
           },
         },
       },

@@ -6,13 +6,14 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFrameDecoder, encodeFrame, FRAME } from '../../../src/session/frames.js';
+import { removeAgentSocket } from '../../../src/session/agent.js';
 import { createHandoffHelper, type HandoffHelper } from '../../../src/session/handoff.js';
 
 const LAUNCHER_DIR = fileURLToPath(new URL('../../../launcher/', import.meta.url));
@@ -219,6 +220,51 @@ describe.each(TARGETS)('login client ($name)', (target) => {
     } finally {
       server.close();
     }
+  }, 60_000);
+
+  it('relays each connection to the agent socket the helper made to its own SSH_AUTH_SOCK, until the session ends', async () => {
+    // The "container" is this process: the helper makes the socket in /proc/<our pid>/root/tmp.
+    const agentPath = join(dir, `agent-${target.name}.sock`);
+    const fakeAgent = createServer((s) => s.on('data', (d: Buffer) => s.write(Buffer.concat([Buffer.from('agent:'), d]))));
+    await new Promise<void>((resolve) => fakeAgent.listen(agentPath, resolve));
+    servers.push(fakeAgent);
+    const agent = { pid: process.pid, dir: `skiff-agent-${randomBytes(8).toString('hex')}` };
+    const inside = join('/tmp', agent.dir, 'agent.sock');
+    const ask = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect(inside, () => s.write(text));
+        s.once('data', (d: Buffer) => {
+          resolve(d.toString());
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+    const exec = await engineConnection('agent');
+    let hello: Record<string, unknown> = {};
+    let replies: string[] = [];
+    let modes: number[] = [];
+    const server = await daemon(async (socket, frames) => {
+      hello = JSON.parse((await expectFrame(frames, FRAME.hello)).toString()) as Record<string, unknown>;
+      await helper.agent(socket, { ...agent, uid: process.getuid!(), gid: process.getgid!() });
+      socket.write(encodeFrame(FRAME.handoff, { session: 'e'.repeat(64), token: 'f'.repeat(64) }));
+      await helper.pass(socket, exec.daemonSide);
+      replies = await Promise.all([ask('one'), ask('two')]);
+      modes = [(await stat(join('/tmp', agent.dir))).mode & 0o777, (await stat(inside)).mode & 0o777];
+      exec.engineSide.end();
+      await expectFrame(frames, FRAME.done);
+      socket.end(encodeFrame(FRAME.exit, { code: 0 }));
+    });
+    try {
+      const r = await client('cmd', Buffer.alloc(0), { SSH_AUTH_SOCK: agentPath });
+      expect(r, r.stderr).toMatchObject({ code: 0 });
+      expect(hello['agent']).toBe(true);
+      expect(replies).toEqual(['agent:one', 'agent:two']);
+      expect(modes).toEqual([0o700, 0o600]);
+    } finally {
+      server.close();
+      await removeAgentSocket(agent);
+    }
+    await expect(stat(join('/tmp', agent.dir))).rejects.toThrow(/ENOENT/);
   }, 60_000);
 
   it('keeps the session through a daemon restart: reconnects with its token, then gets the exit code', async () => {

@@ -56,3 +56,24 @@ describe('users/sshd-config', () => {
     expect(findings).toEqual([]);
   });
 });
+
+describe('users/sshd-config: agent forwarding', () => {
+  const withAgent = SAFE.replace('AllowAgentForwarding no', 'AllowAgentForwarding yes');
+  it('warns about AllowAgentForwarding only while no user forwards an agent, and says why', async () => {
+    const settings = await parseSshdConfig('/etc/ssh/sshd_config', async () => withAgent);
+    const [finding] = checkSshdSettings(settings);
+    expect(finding?.message).toContain("sshd makes the agent socket on the host, where a mapped user's container cannot reach it");
+    expect(finding?.message).toContain('auth.agentForwarding: true');
+    expect(checkSshdSettings(settings, { agentUsers: ['core'] })).toEqual([]);
+  });
+
+  it('warns when a user forwards an agent and sshd refuses it', async () => {
+    const settings = await parseSshdConfig('/etc/ssh/sshd_config', async () => SAFE);
+    expect(checkSshdSettings(settings, { agentUsers: ['core'] })).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        message: expect.stringContaining('auth.agentForwarding is on for core, but sshd refuses'),
+      }),
+    ]);
+  });
+});

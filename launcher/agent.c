@@ -171,3 +171,42 @@ void agent_reap(void)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 }
+
+int skiff_agent_relay(int argc, char **argv)
+{
+	int listener;
+	const char *error;
+	pid_t self = getpid();
+
+	if (argc != 6) {
+		fprintf(stderr, "usage: skiff-core-agent-relay PID UID GID DIR SOCKET\n");
+		return 2;
+	}
+	error = agent_listen(atol(argv[1]), atol(argv[2]), atol(argv[3]), argv[4], &listener);
+	if (error) {
+		fprintf(stderr, "%s\n", error);
+		return 1;
+	}
+	if (write(1, "ready\n", 6) != 6)
+		return 1;
+	for (;;) {
+		struct pollfd p[2] = { { 0, POLLIN, 0 }, { listener, POLLIN, 0 } };
+		int ready = poll(p, 2, 1000);
+
+		agent_reap();
+		if (ready < 0 && errno != EINTR)
+			return 1;
+		/* The daemon closed our stdin: the session is over. */
+		if (ready > 0 && p[0].revents)
+			return 0;
+		if (ready > 0 && p[1].revents) {
+			int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+
+			if (conn < 0)
+				continue;
+			if (fork() == 0)
+				relay_child(conn, argv[5], self);
+			close(conn);
+		}
+	}
+}

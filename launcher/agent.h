@@ -15,4 +15,11 @@ void agent_accept(int listener);
 /* Collects relay children that have finished. */
 void agent_reap(void);
 
+/*
+ * "skiff-core-agent-relay PID UID GID DIR SOCKET", started by the daemon for a session of its SSH
+ * gateway: makes the container's socket as agent_listen does, says "ready", then relays each
+ * connection to SOCKET (the daemon's, which passes it to the SSH client) until stdin closes.
+ */
+int skiff_agent_relay(int argc, char **argv);
+
 #endif

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "login.h"
 
 #ifndef SKIFF_CORE_NODE
@@ -167,6 +168,8 @@ int main(int argc, char **argv)
 
 	if (strcmp(base_name(argv0), "skiff-core-handoff") == 0)
 		return skiff_handoff();
+	if (strcmp(base_name(argv0), "skiff-core-agent-relay") == 0 && root)
+		return skiff_agent_relay(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "-c") == 0)
 		return login_command(argc, argv);
 	if (argv0[0] == '-' && argc <= 1)

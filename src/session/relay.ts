@@ -32,6 +32,8 @@ export interface SessionIo {
   closed: AbortSignal;
   /** Set when the client takes the exec's connection itself (launcher/login.c). */
   handoff?: Handoff;
+  /** Makes the agent socket of a session the daemon relays (the SSH gateway's). */
+  agent?(request: AgentRequest): Promise<void>;
 }
 
 export interface Handoff {
@@ -119,9 +121,9 @@ export async function runSession(deps: SessionDeps, route: Route, hello: Hello, 
 }
 
 /**
- * The session's agent socket, when the client has an agent, the user may forward it and the
- * client takes the session's connection (it does the relaying). A failure costs the session its
- * agent, not the login.
+ * The session's agent socket, when the client has an agent and the user may forward it. The
+ * login client relays it (handed-off sessions), or the gateway's relay process does. A failure
+ * costs the session its agent, not the login.
  */
 async function forwardAgent(
   deps: SessionDeps,
@@ -131,11 +133,14 @@ async function forwardAgent(
   containerId: string,
   user: string | undefined,
 ): Promise<AgentSocket | undefined> {
-  if (!hello.agent || !route.agentForwarding || !io.handoff || !deps.records) return undefined;
+  if (!hello.agent || !route.agentForwarding) return undefined;
+  const handoff = io.handoff && deps.records ? io.handoff : undefined;
+  const give = handoff ? (r: AgentRequest) => handoff.agent(r) : io.agent;
+  if (!give) return undefined;
   let request: AgentRequest | undefined;
   try {
     request = await agentRequest(deps.engine, containerId, user);
-    await io.handoff.agent(request);
+    await give(request);
     return { pid: request.pid, dir: request.dir };
   } catch (err) {
     deps.log.warn({ user: route.user, container: route.container, reason: errorMessage(err) }, 'Agent forwarding failed');

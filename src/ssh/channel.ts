@@ -8,6 +8,7 @@ import type { ServerChannel, Session } from 'ssh2';
 import { errorMessage, isSkiffError, userMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { validTerminalSize, type Hello } from '../session/frames.js';
+import type { AgentRequest } from '../session/agent.js';
 import type { SessionIo } from '../session/relay.js';
 import { allowedEnv } from '../session/route.js';
 import { terminalSafe } from '../session/terminal-safe.js';
@@ -37,6 +38,8 @@ export interface ChannelContext {
   admit(): (() => void) | { refused: string };
   /** Data moved in either direction (for the idle timeout). */
   activity(): void;
+  /** Forwards the client's agent into the session (agent-forward.ts); resolves with its stop. */
+  forwardAgent?(request: AgentRequest): Promise<() => Promise<void>>;
 }
 
 interface PtyInfo {
@@ -76,9 +79,15 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
     log.info('Refused X11 forwarding: the gateway does not forward X11');
     reject?.();
   });
-  session.on('auth-agent', (_accept, reject) => {
-    log.info('Refused agent forwarding: the gateway does not forward ssh-agent');
-    reject?.();
+  // Whether it is forwarded is the daemon's decision (the user's auth.agentForwarding).
+  let agentAsked = false;
+  session.on('auth-agent', (accept, reject) => {
+    if (running || !ctx.forwardAgent) {
+      log.info('Refused agent forwarding: this daemon has no launcher to relay with');
+      return reject?.();
+    }
+    agentAsked = true;
+    accept?.();
   });
   session.on('signal', (accept, _reject, info) => {
     accept?.();
@@ -192,7 +201,9 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       },
       ...(command !== undefined ? { command } : {}),
       ...(tty && pty && pty.cols > 0 && pty.rows > 0 ? { cols: pty.cols, rows: pty.rows } : {}),
+      ...(agentAsked ? { agent: true } : {}),
     };
+    let stopAgent: (() => Promise<void>) | undefined;
     const io: SessionIo = {
       stdin,
       stdout,
@@ -217,6 +228,13 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
           listener(pty.cols, pty.rows);
       },
       closed: closed.signal,
+      ...(ctx.forwardAgent
+        ? {
+            agent: async (request: AgentRequest) => {
+              stopAgent = await ctx.forwardAgent!(request);
+            },
+          }
+        : {}),
     };
 
     try {
@@ -231,6 +249,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
       await finish({ code: 1 });
     } finally {
       slot();
+      await stopAgent?.().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'Cannot remove the agent socket'));
     }
   }
 }

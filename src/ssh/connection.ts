@@ -1,6 +1,8 @@
 // One SSH connection of the gateway: authentication (./auth.ts) with the same delay for every
 // refusal, then session channels (./channel.ts), and every kind of forwarding refused with a
 // reason. Everything it logs carries the connection's id, source and (once known) user.
+import type { AgentRequest } from '../session/agent.js';
+import { forwardGatewayAgent } from './agent-forward.js';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
@@ -18,7 +20,7 @@ const MAX_ATTEMPTS_PER_CONNECTION = 20;
 const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
 
 export interface ConnectionDeps {
-  opts: Pick<GatewayOptions, 'config' | 'sessions' | 'log'>;
+  opts: Pick<GatewayOptions, 'config' | 'sessions' | 'log' | 'agentRelay'>;
   rootKeysPath: string;
   failureDelayMs: number;
   now: () => number;
@@ -133,6 +135,9 @@ export function serveConnection(client: Connection, deps: ConnectionDeps): void 
         user: who,
         handler: opts.sessions,
         log,
+        ...(opts.agentRelay
+          ? { forwardAgent: (request: AgentRequest) => forwardGatewayAgent(client, request, opts.agentRelay!, log) }
+          : {}),
         connection: info,
         connectionClosed: closed.signal,
         activity,

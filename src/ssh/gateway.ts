@@ -2,6 +2,7 @@
 // timeouts) → authentication (./auth.ts) → session channel (./channel.ts) → the shared session
 // routing, the same handler the login shell's socket uses. No host account is involved: the SSH
 // user name is the key under `users:` in the config.
+import type { AgentRelayOptions } from './agent-forward.js';
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import ssh2, { type Connection } from 'ssh2';
 import { splitListenAddress } from '../config/checks.js';
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** For the early drop of pre-authentication connections (tests fix it). */
   random?: () => number;
+  /** How to forward SSH agents; without it, agent requests are refused. */
+  agentRelay?: AgentRelayOptions;
 }
 
 export interface ListenFailure {

@@ -1,6 +1,7 @@
 // The gateway as a part of the daemon: where it listens (the command line wins over the config),
 // the host key (made on first use), and following config reloads. ssh2 (and the gateway) load
 // only once an address to listen on is configured: a daemon without a gateway never holds them.
+import type { AgentRelayOptions } from './agent-forward.js';
 import { dirname, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -23,6 +24,8 @@ export interface GatewayServiceOptions {
   failureDelayMs?: number;
   /** Told what the gateway serves whenever that changes (for `status`). */
   onStatus?: (status: GatewayStatus) => void;
+  /** How to forward SSH agents (needs the compiled launcher); without it, none is. */
+  agentRelay?: AgentRelayOptions;
 }
 
 export interface GatewayStatus {
@@ -84,6 +87,7 @@ export async function startGatewayService(opts: GatewayServiceOptions): Promise<
         log,
         ...(opts.rootKeysPath ? { rootKeysPath: opts.rootKeysPath } : {}),
         ...(opts.failureDelayMs !== undefined ? { failureDelayMs: opts.failureDelayMs } : {}),
+        ...(opts.agentRelay ? { agentRelay: opts.agentRelay } : {}),
       });
     }
     lastListen = key;

@@ -36,9 +36,13 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
 const MB100 = 100_000_000;
 
 /** Runs a program, feeding `input` (or nothing: stdin at EOF), hashing all of its stdout. */
-export function runProgram(program: string, args: string[], options: { input?: Buffer | string; timeoutMs?: number } = {}): Promise<Ran> {
+export function runProgram(
+  program: string,
+  args: string[],
+  options: { input?: Buffer | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     const hash = createHash('sha256');
     let stdout = '';
     let stderr = '';

@@ -1,7 +1,8 @@
 // The built-in SSH gateway end to end (issue 6): `skiff-core daemon --ssh-listen` from the built
 // bundle against the real engine, with the real OpenSSH client and ssh2's. No host account is
 // used (SKIFF_CORE_USERS=lookup; the gateway needs none): the user name is the config's key.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,15 @@ users:
     auth:
       sshKeys:
         - ${publicKey}
+  fwd:
+    container: ${container}
+    containerUser: core
+    containerShell: ["/bin/bash"]
+    createContainerUser: true
+    auth:
+      agentForwarding: true
+      sshKeys:
+        - ${publicKey}
 gateway:
   # The refusal checks below fail on purpose; keep this machine's loopback from being locked out.
   maxAuthFailures: 100
@@ -121,6 +131,38 @@ gateway:
     expect([who, home]).toEqual(['core', '/home/core']);
     expect(host).toBe((await docker.getContainer(container).inspect()).Config.Hostname);
     expect(execFileSync('getent', ['passwd']).toString()).not.toMatch(/^core:/m);
+  });
+
+  it('ssh -A reaches the container for users with auth.agentForwarding, for that session only', async () => {
+    const agentDir = await mkdtemp(join(tmpdir(), `${prefix}-agent-`));
+    const sock = join(agentDir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      await waitFor(() => existsSync(sock), { what: 'ssh-agent listening' });
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${prefix}-agent-key`, '-f', join(agentDir, 'key')]);
+      execFileSync('ssh-add', [join(agentDir, 'key')], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      const list = 'echo "sock=$SSH_AUTH_SOCK"; ssh-add -l; echo "code=$?"';
+      const as = (user: string, args: string[]) =>
+        runProgram('ssh', [...common(), '-i', key, ...args, `${user}@127.0.0.1`, list], { env: { SSH_AUTH_SOCK: sock } });
+
+      const forwarded = await as('fwd', ['-A']);
+      expect(forwarded.stdout, forwarded.stderr).toMatch(/^sock=\/tmp\/skiff-agent-[0-9a-f]{16}\/agent\.sock\n/);
+      expect(forwarded.stdout).toContain(`${prefix}-agent-key (ED25519)\ncode=0`);
+      const path = /^sock=(\S+)/.exec(forwarded.stdout)![1]!;
+      await waitFor(() => spawnSync('docker', ['exec', container, 'test', '-e', path]).status !== 0, {
+        what: 'the agent socket removed after the session',
+      });
+      for (const [user, args] of [
+        ['fwd', []],
+        ['core', ['-A']],
+      ] as const) {
+        const r = await as(user, [...args]);
+        expect(r.stdout, `${user} ${args.join(' ')}: ${r.stderr}`).toMatch(/^sock=\n[\s\S]*code=2\n$/);
+      }
+    } finally {
+      agent.kill();
+      await rm(agentDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a wrong key, an unknown user and a password (none configured) the same way', async () => {

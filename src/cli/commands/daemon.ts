@@ -85,10 +85,12 @@ Options:
     const hostKey = values['host-key'] ?? ctx.io.env.SKIFF_CORE_SSH_HOST_KEY;
 
     const configPath = resolve(ctx.configPath);
+    const runDir = runDirFrom(values['run-dir'], ctx.io.env);
+    const helper = handoffHelper(ctx.io.env, log);
     const d = await startDaemon({
       configPath,
       workDir: workDirFrom(values['work-dir'], ctx.io.env, configPath),
-      runDir: runDirFrom(values['run-dir'], ctx.io.env),
+      runDir,
       defconfigPath: defconfigFrom(values.defconfig, ctx.io.env),
       engine: createDockerEngine({ log }),
       log,
@@ -98,7 +100,7 @@ Options:
       users,
       createUsers: values['create-users'] ?? envFlag(ctx.io.env.SKIFF_CORE_CREATE_USERS),
       launcherPath,
-      ...handoffHelper(ctx.io.env, log),
+      ...helper,
     });
     // The built-in SSH server: idle until an address is given here or in gateway.listen. It
     // follows the config in force (looked at every 2 s), so a reload that changes gateway.listen
@@ -110,6 +112,7 @@ Options:
       hostKeyPath: hostKey,
       daemon: d,
       log,
+      ...(helper.handoffHelper ? { agentRelay: { launcher: helper.handoffHelper, runDir } } : {}),
       onStatus: (s) =>
         d.setGatewayStatus({
           listening: s.listening,

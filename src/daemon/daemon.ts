@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
 import { errorMessage, isSkiffError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { converge } from '../reconcile/converge.js';
+import { converge, type RolledBackUpdate } from '../reconcile/converge.js';
 import type { ProgressEvent } from '../reconcile/events.js';
 import { openSessionRecords } from '../session/handoff.js';
 import { createSessionServers, type SessionHandler } from '../session/session-server.js';
@@ -154,32 +154,24 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return run;
   }
 
-  const rollback = createRollbackHandler({
+  // What requests that change containers (rollback, restore) share with converge passes.
+  const containerRequests = {
     engine,
     log,
     config: () => config,
-    attached: (name) => glue.attached(name),
+    attached: (name: string) => glue.attached(name),
     serialized,
     signal: stopping.signal,
-    onProgress: (event) => {
+    onProgress: (event: ProgressEvent) => {
       setSnapshot(applyProgress(hub.current, event));
       hub.progress(event);
     },
-    converge: () => request('rollback'),
-  });
+  };
+  const rollback = createRollbackHandler({ ...containerRequests, converge: () => request('rollback') });
   const backups = createBackupHandlers({
-    engine,
-    log,
+    ...containerRequests,
     configPath: opts.configPath,
-    config: () => config,
     reloadConfig: loadConfig,
-    attached: (name) => glue.attached(name),
-    serialized,
-    signal: stopping.signal,
-    onProgress: (event) => {
-      setSnapshot(applyProgress(hub.current, event));
-      hub.progress(event);
-    },
     converge: () => request('restore'),
   });
 
@@ -195,6 +187,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 
   const logOutcome = createOutcomeLog(log);
+  // Updates the health gate undid: not retried every back-off (see converge.ts); reload forgets them.
+  const rolledBack = new Map<string, RolledBackUpdate>();
 
   async function pass(): Promise<boolean> {
     const version = await engine.ping({ signal: stopping.signal });
@@ -208,6 +202,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       { engine, workDir: opts.workDir },
       {
         signal: stopping.signal,
+        rolledBack,
         startStopped: false,
         ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
         holdReplace: (name) => {
@@ -273,6 +268,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     {
       status: () => hub.current,
       reload: async () => {
+        rolledBack.clear();
         const result = await loadConfig();
         if (result.ok) {
           const done = settled();
@@ -299,6 +295,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     sessions: glue.handler,
     setGatewayStatus: (gateway) => setSnapshot({ ...hub.current, gateway }),
     reload: async () => {
+      rolledBack.clear();
       const result = await loadConfig();
       if (result.ok) request('reload');
       return result;

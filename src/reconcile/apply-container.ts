@@ -101,6 +101,9 @@ async function startOrExplain(engine: Engine, id: string, name: string, signal?:
   }
 }
 
+/** Starts the message of an image update that did not become ready and was undone. */
+export const ROLLED_BACK = 'rolled back: ';
+
 /** How long a replacement must stay up before the container it replaces is removed. */
 export const STAYS_UP_MS = 1500;
 
@@ -244,7 +247,7 @@ async function replace(
     if (wasRunning) await engine.startContainer(step.id).catch(() => undefined);
     if (restored) await engine.removeImage(snapshot).catch(() => undefined);
     // An image update that never became ready is rolled back by itself: say so first.
-    const rolledBack = restored && step.health ? 'rolled back: ' : '';
+    const rolledBack = restored && step.health ? ROLLED_BACK : '';
     throw new SkiffError(
       (err as SkiffError).code ?? 'ENGINE_ERROR',
       `${rolledBack}${errorMessage(err)}\n${restored ? 'the previous container was put back, with its files' : `the previous container could not be put back: it is ${parkedName}, and snapshot ${snapshot} keeps its files`}`,

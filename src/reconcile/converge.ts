@@ -6,7 +6,8 @@ import type { ContainerInfo, Engine, ImageInfo } from '../engine/engine.js';
 import { normalizeImageRef } from '../engine/image-ref.js';
 import { errorMessage, isSkiffError, operatorMessage } from '../errors.js';
 import { faultPoint } from '../faults.js';
-import { applyContainerStep, type ContainerDeps } from './apply-container.js';
+import { applyContainerStep, ROLLED_BACK, type ContainerDeps } from './apply-container.js';
+import { containerSpec } from './container-spec.js';
 import { spaceGuard } from './disk-space.js';
 import type { OnProgress } from './events.js';
 import { isManaged, LABEL, PARKED_SUFFIX } from './labels.js';
@@ -30,7 +31,22 @@ export interface ConvergeOptions {
   startStopped?: boolean;
   /** Why a due replacement of this container must wait, or undefined. */
   holdReplace?: (name: string) => string | undefined;
+  /**
+   * Image updates that did not become ready and were rolled back, by container, kept by the
+   * caller across passes: the same update (image and options) is not tried again, so a broken
+   * image does not cost a snapshot and a restart every back-off. Without it, every pass tries.
+   */
+  rolledBack?: Map<string, RolledBackUpdate>;
 }
+
+export interface RolledBackUpdate {
+  /** The image id and options hash of the update. */
+  attempt: string;
+  /** What the pass that rolled it back said. */
+  message: string;
+}
+
+const NOT_RETRIED = 'not tried again until the image or the container\'s options change, or "skiff-core reload"';
 
 export type ImageStatus = 'present' | 'obtained' | 'failed';
 export type ContainerStatus = 'unchanged' | 'created' | 'started' | 'replaced' | 'ready' | 'pending' | 'failed' | 'foreign' | 'blocked';
@@ -137,9 +153,14 @@ async function convergeContainer(
   options: ConvergeOptions,
   keepSnapshots: number,
 ): Promise<ConvergeReport['containers'][number]> {
+  let attempt: string | undefined;
   try {
     const container = await recoverInterrupted(deps.engine, name, options);
-    const hold = options.holdReplace?.(name);
+    attempt = image ? `${image.id} ${containerSpec(name, desired).hash}` : undefined;
+    const rolledBack = options.rolledBack?.get(name);
+    if (rolledBack && rolledBack.attempt !== attempt) options.rolledBack?.delete(name);
+    const held = rolledBack?.attempt === attempt ? rolledBack : undefined;
+    const hold = options.holdReplace?.(name) ?? (held ? NOT_RETRIED : undefined);
     const steps = planContainer(name, desired, {
       image,
       container,
@@ -148,6 +169,9 @@ async function convergeContainer(
       ...(hold ? { holdReplace: hold } : {}),
     });
     if (steps.length === 0) return { name, status: 'unchanged' };
+    // Still the update that was rolled back: say so again, as the failure it is.
+    if (held && steps[0]?.kind === 'hold-replace' && steps[0].why === NOT_RETRIED)
+      return { name, status: 'failed', message: `${held.message}\n(${NOT_RETRIED})` };
     let status: ContainerStatus = 'unchanged';
     const messages: string[] = [];
     for (const step of steps) {
@@ -173,6 +197,7 @@ async function convergeContainer(
   } catch (err) {
     if (isSkiffError(err, 'CANCELLED')) throw err;
     const message = operatorMessage(err);
+    if (attempt && errorMessage(err).startsWith(ROLLED_BACK)) options.rolledBack?.set(name, { attempt, message });
     options.onProgress?.({ kind: 'container', name, phase: 'failed', message });
     return { name, status: 'failed', message };
   }

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openBackup, packBackup } from '../../src/backup/archive.js';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { CLI, runCli } from './helpers/cli.js';
-import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { BUSYBOX_IMAGE, cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix } from './helpers/engine.js';
 
 const running = (s: StatusSnapshot, name: string) => s.containers.some((c) => c.name === name && c.state === 'running');
@@ -32,12 +32,7 @@ describe.skipIf(integrationSkipReason())('backup and restore (real engine, daemo
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), `${prefix}-`));
     execFileSync('docker', ['build', '-q', '-t', image, '-'], { input: `FROM ${BUSYBOX_IMAGE}\nRUN echo base > /base\n` });
-    paths = {
-      config: join(dir, 'persist', 'config.yaml'),
-      runDir: join(dir, 'run'),
-      defconfig: join(dir, 'defconfig.yaml'),
-      workDir: join(dir, 'persist', 'tmp'),
-    };
+    paths = daemonPaths(dir);
     await mkdir(join(dir, 'persist'), { recursive: true });
   });
   afterEach(async () => {

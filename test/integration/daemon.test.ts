@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_LOOP_WINDOW_MS } from '../../src/daemon/health.js';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { runCli } from './helpers/cli.js';
-import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import {
   BUSYBOX_IMAGE,
   cleanupByPrefix,
@@ -46,15 +46,7 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
     await rm(dir, { recursive: true, force: true });
   });
 
-  function freshPaths(name: string): DaemonPaths {
-    const base = join(dir, name);
-    return {
-      config: join(base, 'persist', 'config.yaml'),
-      runDir: join(base, 'run'),
-      defconfig: join(base, 'defconfig.yaml'),
-      workDir: join(base, 'persist', 'tmp'),
-    };
-  }
+  const freshPaths = (name: string): DaemonPaths => daemonPaths(join(dir, name));
 
   /** Replace the config the way editors do: write a temp file, rename it over. */
   async function edit(yaml: string) {
@@ -402,8 +394,30 @@ describe.skipIf(integrationSkipReason())('skiff-core daemon (real engine)', () =
       /^rolled back: the new container did not become ready within 3 s \(readyCommand exited 1\)\nthe previous container was put back, with its files/,
     );
     expect(s.containers.find((c) => c.name === name)?.state).toBe('running');
-    // Back under its name with its files (the daemon retries the update now and then, and while
-    // it does, the old container waits parked beside the new one).
+    // Not tried again every back-off: no container is created for it in the next 8 s (passes
+    // retry a failure after 1, 2 and 4 s), and status keeps saying why.
+    const since = Math.floor(Date.now() / 1000);
+    await new Promise((r) => setTimeout(r, 8000));
+    const created = execFileSync('docker', [
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(Math.floor(Date.now() / 1000)),
+      '--filter',
+      'event=create',
+      '--filter',
+      `label=io.skiff-core.container=${name}`,
+      '--format',
+      '{{.ID}}',
+    ])
+      .toString()
+      .trim();
+    expect(created).toBe('');
+    expect((await daemon.status()).containers.find((c) => c.name === name)?.problem).toMatch(
+      /^rolled back: [\s\S]*\(not tried again until the image or the container's options change, or "skiff-core reload"\)$/,
+    );
+    // Back under its name with its files.
     await waitFor(
       () =>
         execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.Running}}', name]).toString().trim() === `${before} true` &&

@@ -7,7 +7,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { BUSYBOX_IMAGE, integrationSkipReason, uniquePrefix } from './helpers/engine.js';
 import { realLogin } from './helpers/hostile.js';
 import { privateEngine, type PrivateEngine } from './helpers/private-engine.js';
@@ -36,12 +36,7 @@ describe.skipIf(integrationSkipReason())('disk space (private engine on a 150 MB
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=150m', 'tmpfs', dataRoot]);
     await engine.start();
     engine.load(BUSYBOX_IMAGE);
-    paths = {
-      config: join(dir, 'persist', 'config.yaml'),
-      runDir: join(dir, 'run'),
-      defconfig: join(dir, 'defconfig.yaml'),
-      workDir: join(dir, 'persist', 'tmp'),
-    };
+    paths = daemonPaths(dir);
     await mkdir(join(dir, 'persist'), { recursive: true });
     await writeFile(paths.config, config('10MB'));
     daemon = await startDaemonProcess(paths, { DOCKER_HOST: engine.host });

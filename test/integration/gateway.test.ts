@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conformanceSuite, runProgram, type ConformanceTarget } from './conformance.js';
-import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 import { freePort } from '../support/net.js';
 
@@ -54,12 +54,7 @@ describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'gateway-test', '-f', key]);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
     const publicKey = execFileSync('ssh-keygen', ['-y', '-f', key]).toString().trim();
-    paths = {
-      config: join(dir, 'persist', 'config.yaml'),
-      runDir: join(dir, 'run'),
-      defconfig: join(dir, 'defconfig.yaml'),
-      workDir: join(dir, 'persist', 'tmp'),
-    };
+    paths = daemonPaths(dir);
     await mkdir(join(dir, 'persist'), { recursive: true });
     await writeFile(
       paths.config,

@@ -17,7 +17,7 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFrameDecoder, encodeFrame, encodeHeader, FRAME, MAX_HELLO } from '../../src/session/frames.js';
 import { SESSION_LIMITS } from '../../src/session/session-server.js';
-import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { BUSYBOX_IMAGE, cleanupByPrefix, execIn, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 import { frameBounds, median, rawSession, realLogin, recordLogin, rss, seeded, type RawResult } from './helpers/hostile.js';
 import { freePort } from '../support/net.js';
@@ -128,12 +128,7 @@ describe.skipIf(integrationSkipReason())('hostile clients against the built daem
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
     privateKey = execFileSync('cat', [key]);
     const publicKey = execFileSync('ssh-keygen', ['-y', '-f', key]).toString().trim();
-    paths = {
-      config: join(dir, 'persist', 'config.yaml'),
-      runDir: join(dir, 'run'),
-      defconfig: join(dir, 'defconfig.yaml'),
-      workDir: join(dir, 'persist', 'tmp'),
-    };
+    paths = daemonPaths(dir);
     await mkdir(join(dir, 'persist'), { recursive: true });
     baseConfig = `containers:
   ${container}:

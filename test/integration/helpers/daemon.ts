@@ -1,5 +1,6 @@
 // Runs `skiff-core daemon` from the built bundle as a separate process, as systemd would.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import type { StatusSnapshot } from '../../../src/daemon/status.js';
 import { CLI, runCli } from './cli.js';
 import { waitFor } from './engine.js';
@@ -18,6 +19,16 @@ export interface DaemonPaths {
   runDir: string;
   defconfig: string;
   workDir: string;
+}
+
+/** The daemon's files under `base`, as a device lays them out. */
+export function daemonPaths(base: string): DaemonPaths {
+  return {
+    config: join(base, 'persist', 'config.yaml'),
+    runDir: join(base, 'run'),
+    defconfig: join(base, 'defconfig.yaml'),
+    workDir: join(base, 'persist', 'tmp'),
+  };
 }
 
 export async function startDaemonProcess(

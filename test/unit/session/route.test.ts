@@ -8,7 +8,7 @@ const config = Config.parse({
   containers: { core: { image: 'x:1' }, other: { image: 'y:1' } },
   users: {
     core: { container: 'core', containerUser: 'core', containerShell: ['/bin/bash'] },
-    plain: { container: 'other' },
+    plain: { container: 'other', auth: { agentForwarding: true } },
   },
 });
 
@@ -20,7 +20,9 @@ describe('session/route', () => {
       containerUser: 'core',
       shell: ['/bin/bash'],
       createContainerUser: false,
+      agentForwarding: false,
     });
+    expect(routeFor(config, 'plain')).toMatchObject({ container: 'other', agentForwarding: true });
     expect(routeFor(config, 'nobody')).toBeUndefined();
   });
 

@@ -420,8 +420,13 @@ static void on_frame(int type, const unsigned char *payload, size_t n)
 		json_string(json_field(json, "token"), S.token, sizeof(S.token));
 		break;
 	case F_AGENT:
-		/* The container's agent socket: connections to it are relayed to $SSH_AUTH_SOCK. */
-		if (S.pending_fd >= 0 && S.agent < 0) {
+		/*
+		 * The container's agent socket: connections to it are relayed to $SSH_AUTH_SOCK. A
+		 * daemon that restarted before the session began sends its own; that one is in use.
+		 */
+		if (S.pending_fd >= 0) {
+			if (S.agent >= 0)
+				close(S.agent);
 			S.agent = S.pending_fd;
 			S.pending_fd = -1;
 			set_nonblocking(S.agent);

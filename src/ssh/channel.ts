@@ -83,7 +83,7 @@ export function serveSession(session: Session, ctx: ChannelContext): void {
   let agentAsked = false;
   session.on('auth-agent', (accept, reject) => {
     if (running || !ctx.forwardAgent) {
-      log.info('Refused agent forwarding: this daemon has no launcher to relay with');
+      log.info(running ? 'Refused agent forwarding after the session began' : 'Refused agent forwarding: no launcher to relay with');
       return reject?.();
     }
     agentAsked = true;

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { SkiffError } from '../errors.js';
 import { MANIFEST_MAX_BYTES, MANIFEST_NAME, parseManifest, type BackupManifest } from './manifest.js';
+import { NAMING_ENTRIES, rewriteNaming, type Rename } from './retag.js';
 
 /** The backup file's bytes: `manifest`, then each entry of `saved` as it streams. */
 export function packBackup(manifest: BackupManifest, saved: NodeJS.ReadableStream): Readable {
@@ -17,9 +18,14 @@ export function packBackup(manifest: BackupManifest, saved: NodeJS.ReadableStrea
 /**
  * Reads the manifest at the head of a backup and hands back the engine's archive that follows,
  * still streaming. Anything else (not a tar, another first entry, a bad manifest) is
- * BACKUP_INVALID, named after `source`.
+ * BACKUP_INVALID, named after `source`. `rename` says which names the images get (retag.ts);
+ * without it they keep the archive's.
  */
-export function openBackup(input: NodeJS.ReadableStream, source: string): Promise<{ manifest: BackupManifest; images: Readable }> {
+export function openBackup(
+  input: NodeJS.ReadableStream,
+  source: string,
+  rename?: (manifest: BackupManifest) => Rename,
+): Promise<{ manifest: BackupManifest; images: Readable }> {
   return new Promise((resolve, reject) => {
     const invalid = (why: string) => new SkiffError('BACKUP_INVALID', `${source} is not a skiff-core backup: ${why}`);
     const extract = tar.extract();
@@ -43,7 +49,7 @@ export function openBackup(input: NodeJS.ReadableStream, source: string): Promis
         if (typeof parsed === 'string') return fail(invalid(parsed));
         manifest = parsed;
         resolve({ manifest, images: Readable.from(images) });
-        copyEntries(undefined, images, extract);
+        copyEntries(undefined, images, extract, rename?.(parsed));
         next();
       });
     });
@@ -54,12 +60,28 @@ export function openBackup(input: NodeJS.ReadableStream, source: string): Promis
   });
 }
 
-/** Copies every entry of `source` (a tar stream, or an extract already reading one) into `pack`. */
-function copyEntries(source: NodeJS.ReadableStream | undefined, pack: tar.Pack, reading: tar.Extract | undefined): void {
+/** A name list is a few kilobytes; anything near this is not one. */
+const NAMING_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Copies every entry of `source` (a tar stream, or an extract already reading one) into `pack`,
+ * the archive's name lists rewritten by `rename` when given.
+ */
+function copyEntries(source: NodeJS.ReadableStream | undefined, pack: tar.Pack, reading: tar.Extract | undefined, rename?: Rename): void {
   const extract = reading ?? tar.extract();
   extract.on('entry', (header, stream, next) => {
     // The engine needs only names, kinds, sizes and modes; pax extras are left out.
     const { name, type, size, mode, mtime, linkname } = header;
+    if (rename && NAMING_ENTRIES.has(name)) {
+      if ((size ?? 0) > NAMING_MAX_BYTES) return pack.destroy(new Error(`${name} is ${size} bytes`));
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        const content = rewriteNaming(name, Buffer.concat(chunks), rename);
+        pack.entry({ name, type, size: content.length, mode, mtime }, content, (err) => (err ? pack.destroy(err) : next()));
+      });
+      return;
+    }
     const entry = pack.entry({ name, type, size, mode, mtime, ...(linkname ? { linkname } : {}) }, (err) =>
       err ? pack.destroy(err) : next(),
     );

@@ -90,6 +90,7 @@ describe.skipIf(integrationSkipReason())('backup and restore (real engine, daemo
     expect(viaPipe.stderr).toContain(`${name}: backed up to standard output`);
     expect((await readFile(piped)).subarray(0, 22).toString()).toBe('skiff-core-backup.json');
 
+    const original = docker('inspect', '-f', '{{.Id}}', image);
     await loseEverything();
     expect(spawnSync('docker', ['image', 'inspect', image]).status).not.toBe(0);
     const restored = await cli('restore', file);
@@ -98,12 +99,26 @@ describe.skipIf(integrationSkipReason())('backup and restore (real engine, daemo
     expect(restored.stdout).toContain(join(dir, 'persist', 'config.d', `restored-${name}.yaml`));
     await daemon!.until((s) => running(s, name) && s.config.ok, `${name} running after the restore`);
     expect(inside(name, 'cat /root/mine /base')).toBe('mine\nbase');
+    expect(docker('inspect', '-f', '{{.Id}}', image)).toBe(original);
     // The daemon keeps it: a pass changes nothing.
     const id = docker('inspect', '-f', '{{.Id}}', name);
     expect((await cli('reload')).code).toBe(0);
     expect(docker('inspect', '-f', '{{.Id}}', name)).toBe(id);
 
-    // From a pipe, under another name, beside the first.
+    // Restoring over a container skiff-core made replaces it; what it held is a snapshot to go back to.
+    inside(name, 'echo later > /root/later');
+    const again = await cli('restore', file);
+    expect(again, JSON.stringify(again)).toMatchObject({ code: 0 });
+    expect(again.stdout).toContain('restoring a backup: recreated from snapshot');
+    expect(inside(name, 'cat /root/later 2>/dev/null || echo gone')).toBe('gone');
+    const back = await cli('rollback', name);
+    expect(back, JSON.stringify(back)).toMatchObject({ code: 0 });
+    expect(inside(name, 'cat /root/later /root/mine')).toBe('later\nmine');
+
+    // From a pipe, under another name. A newer local version of the image keeps its name (other
+    // containers may run from it), and no name of the restore's own is left behind.
+    execFileSync('docker', ['build', '-q', '-t', image, '-'], { input: `FROM ${BUSYBOX_IMAGE}\nRUN echo newer > /base\n` });
+    const newer = docker('inspect', '-f', '{{.Id}}', image);
     const other = `${prefix}-copy`;
     const fromPipe = spawnSync(
       'sh',
@@ -123,17 +138,9 @@ describe.skipIf(integrationSkipReason())('backup and restore (real engine, daemo
     );
     expect(fromPipe.status, fromPipe.stderr).toBe(0);
     await daemon!.until((s) => running(s, other), `${other} running`);
-    expect(inside(other, 'cat /root/mine')).toBe('mine');
-
-    // Restoring over a container skiff-core made replaces it; what it held is a snapshot to go back to.
-    inside(name, 'echo later > /root/later');
-    const again = await cli('restore', file);
-    expect(again, JSON.stringify(again)).toMatchObject({ code: 0 });
-    expect(again.stdout).toContain('restoring a backup: recreated from snapshot');
-    expect(inside(name, 'cat /root/later 2>/dev/null || echo gone')).toBe('gone');
-    const back = await cli('rollback', name);
-    expect(back, JSON.stringify(back)).toMatchObject({ code: 0 });
-    expect(inside(name, 'cat /root/later /root/mine')).toBe('later\nmine');
+    expect(inside(other, 'cat /root/mine /base')).toBe('mine\nbase');
+    expect(docker('inspect', '-f', '{{.Id}}', image)).toBe(newer);
+    expect(docker('images', '-q', `skiff-core-restore/${name}`)).toBe('');
   }, 300_000);
 
   it('refuses, changing nothing, a backup of another architecture, a name skiff-core did not make, and a file that is not a backup', async () => {

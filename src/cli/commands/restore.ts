@@ -1,14 +1,16 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { openBackup } from '../../backup/archive.js';
-import { platformMismatch } from '../../backup/manifest.js';
+import { platformMismatch, type BackupManifest } from '../../backup/manifest.js';
+import { renameFor } from '../../backup/retag.js';
 import { checkContainerName } from '../../config/checks.js';
 import { connectControl, type ControlClient } from '../../daemon/control-client.js';
 import { controlSocketPath } from '../../daemon/control-protocol.js';
 import { createDockerEngine } from '../../engine/docker-engine.js';
+import type { Engine } from '../../engine/engine.js';
 import { errorMessage, SkiffError } from '../../errors.js';
 import { foreignName } from '../../reconcile/backup.js';
-import { isManaged, SNAPSHOT_REPO_PREFIX } from '../../reconcile/labels.js';
+import { isManaged, SNAPSHOT_REPO_PREFIX, snapshotRef } from '../../reconcile/labels.js';
 import { HELP_OPTION, parse } from '../args.js';
 import type { Command } from '../command.js';
 import { EXIT, writeLine } from '../io.js';
@@ -62,7 +64,9 @@ Options:
       const meter = transferMeter(ctx.io, `restoring from ${source}`, total);
       input.on('error', (err: Error) => meter.counter.destroy(err));
       try {
-        const { manifest, images } = await openBackup(input.pipe(meter.counter), source);
+        const { manifest, images } = await openBackup(input.pipe(meter.counter), source, (m) =>
+          renameFor({ snapshot: m.snapshot, image: m.image, snapshotAs: staged(m).snapshot, imageAs: staged(m).image }),
+        );
         const name = values.as ?? manifest.container;
         const engine = createDockerEngine();
         const refusal = await refuse(engine, manifest, name);
@@ -70,17 +74,8 @@ Options:
           images.destroy();
           throw new SkiffError('USAGE', refusal);
         }
-        const hadSnapshot = (await engine.inspectImage(manifest.snapshot)) !== undefined;
         await engine.loadImages(images);
-        for (const ref of [manifest.snapshot, manifest.image])
-          if (!(await engine.inspectImage(ref))) throw new SkiffError('BACKUP_INVALID', `${source} did not hold the image ${ref}`);
-        // Under another name the snapshot gets that name's repository too, as rollback looks for.
-        let snapshot = manifest.snapshot;
-        if (name !== manifest.container) {
-          snapshot = `${SNAPSHOT_REPO_PREFIX}${name.toLowerCase()}:${manifest.snapshot.split(':').pop()}`;
-          await engine.tagImage(manifest.snapshot, snapshot);
-          if (!hadSnapshot) await engine.removeImage(manifest.snapshot).catch(() => undefined);
-        }
+        const snapshot = await nameLoaded(engine, manifest, name, source);
         meter.close();
         const result = (await client.call('restore', { name, snapshot, entry: manifest.entry })) as { message: string; dropIn: string };
         writeLine(ctx.io.stdout, `${name}: ${result.message}; its config entry is ${result.dropIn}`);
@@ -97,12 +92,38 @@ Options:
   },
 };
 
+/** The names a backup's images are loaded under, in use by nothing else (see backup/retag.ts). */
+function staged(manifest: BackupManifest): { snapshot: string; image: string } {
+  const repo = `skiff-core-restore/${manifest.container.toLowerCase()}`;
+  const stamp = manifest.snapshot.split(':').pop();
+  return { snapshot: `${repo}:${stamp}-files`, image: `${repo}:${stamp}-image` };
+}
+
+/**
+ * Gives the loaded images their names and returns the snapshot's. The image keeps its local
+ * version if there is one (other containers may run from it; the restored container counts as up
+ * to date with it, as after a rollback). The snapshot is named for container `name`, with the
+ * backup's time, or the time now if a different snapshot has that name.
+ */
+async function nameLoaded(engine: Engine, manifest: BackupManifest, name: string, source: string): Promise<string> {
+  const loaded = staged(manifest);
+  const files = await engine.inspectImage(loaded.snapshot);
+  const base = await engine.inspectImage(loaded.image);
+  if (!files || !base) throw new SkiffError('BACKUP_INVALID', `${source} did not hold ${files ? manifest.image : manifest.snapshot}`);
+  if (!(await engine.inspectImage(manifest.image))) await engine.tagImage(loaded.image, manifest.image);
+  let snapshot = `${SNAPSHOT_REPO_PREFIX}${name.toLowerCase()}:${manifest.snapshot.split(':').pop()}`;
+  const taken = await engine.inspectImage(snapshot);
+  if (taken && taken.id !== files.id) {
+    const fresh = snapshotRef(name, new Date());
+    snapshot = `${fresh.repo}:${fresh.tag}`;
+  }
+  if (taken?.id !== files.id) await engine.tagImage(loaded.snapshot, snapshot);
+  for (const ref of [loaded.snapshot, loaded.image]) await engine.removeImage(ref).catch(() => undefined);
+  return snapshot;
+}
+
 /** Why this backup must not be restored here as `name`, checked before anything is loaded. */
-async function refuse(
-  engine: ReturnType<typeof createDockerEngine>,
-  manifest: Parameters<typeof platformMismatch>[0],
-  name: string,
-): Promise<string | undefined> {
+async function refuse(engine: Engine, manifest: Parameters<typeof platformMismatch>[0], name: string): Promise<string | undefined> {
   const badName = checkContainerName(name);
   if (badName) return `the backup names its container ${badName}`;
   const mismatch = platformMismatch(manifest, await engine.ping());

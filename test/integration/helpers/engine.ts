@@ -136,9 +136,11 @@ export async function cleanupByPrefix(prefix: string, docker: Docker = testDocke
 
   const images = await docker.listImages({ all: false });
   for (const img of images) {
-    // Also the snapshots the daemon took of the test's containers (skiff-core-snapshot/<prefix>…).
+    // Also the snapshots the daemon took of the test's containers (skiff-core-snapshot/<prefix>…)
+    // and what a restore cut short left loaded (skiff-core-restore/<prefix>…).
+    const ours = [SNAPSHOT_REPO_PREFIX, 'skiff-core-restore/'].map((repo) => `${repo}${prefix}`);
     const refs = [...(img.RepoTags ?? []), ...(img.RepoDigests ?? [])].filter(
-      (ref) => !ref.startsWith('<none>') && (referencePath(ref).startsWith(prefix) || ref.startsWith(`${SNAPSHOT_REPO_PREFIX}${prefix}`)),
+      (ref) => !ref.startsWith('<none>') && (referencePath(ref).startsWith(prefix) || ours.some((p) => ref.startsWith(p))),
     );
     for (const ref of refs) {
       if (await attempt(`image ${ref}`, () => docker.getImage(ref).remove({ force: true }))) {

@@ -10,11 +10,12 @@ import { DROP_IN_DIR, loadConfigFile } from '../config/load.js';
 import { DEFAULT_STORAGE, type Config } from '../config/schema.js';
 import type { BackupManifest } from '../backup/manifest.js';
 import type { Engine } from '../engine/engine.js';
-import { SkiffError } from '../errors.js';
+import { errorMessage, SkiffError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
 import { restoreContainer, snapshotForBackup } from '../reconcile/backup.js';
 import { spaceGuard } from '../reconcile/disk-space.js';
+import { pruneSnapshots } from '../reconcile/snapshots.js';
 import type { ProgressEvent } from '../reconcile/events.js';
 
 export interface BackupDeps {
@@ -56,7 +57,14 @@ export function createBackupHandlers(deps: BackupDeps) {
 
   async function backup(name: string): Promise<BackupManifest> {
     const config = inForce();
-    const manifest = await deps.serialized(() => snapshotForBackup(containerDeps(config), name, config.containers[name]));
+    const manifest = await deps.serialized(async () => {
+      const made = await snapshotForBackup(containerDeps(config), name, config.containers[name]);
+      // Backups must not pile snapshots up beyond storage.keepSnapshots (the new one is the newest).
+      await pruneSnapshots(deps.engine, name, (config.storage ?? DEFAULT_STORAGE).keepSnapshots).catch((err: unknown) =>
+        deps.log.warn({ container: name, err: errorMessage(err) }, 'Old snapshots not pruned'),
+      );
+      return made;
+    });
     deps.log.info({ container: name, snapshot: manifest.snapshot }, 'Snapshot taken for a backup');
     return manifest;
   }

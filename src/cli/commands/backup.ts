@@ -81,7 +81,8 @@ async function askForSnapshot(name: string, runDir: string): Promise<BackupManif
 async function writeWhole(file: string, write: (out: NodeJS.WritableStream) => Promise<void>): Promise<void> {
   const temp = join(dirname(file), `.${basename(file)}.partial-${randomBytes(4).toString('hex')}`);
   try {
-    await write(createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+    // Large writes: with the default 16 KiB buffer, writing took a third longer than docker save.
+    await write(createWriteStream(temp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }));
     const handle = await open(temp, 'r');
     await handle.sync().finally(() => handle.close());
     await rename(temp, file);

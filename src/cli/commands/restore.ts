@@ -60,7 +60,7 @@ Options:
       // Before reading gigabytes: is there a daemon to hand the container to?
       client = await connectControl(controlSocketPath(runDirFrom(values['run-dir'], ctx.io.env)));
       const total = file === '-' ? undefined : (await stat(file)).size;
-      const input = file === '-' ? process.stdin : createReadStream(file);
+      const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
       const meter = transferMeter(ctx.io, `restoring from ${source}`, total);
       input.on('error', (err: Error) => meter.counter.destroy(err));
       try {

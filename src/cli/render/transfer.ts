@@ -32,6 +32,7 @@ export function transferMeter(io: Io, what: string, total?: number): TransferMet
   const timer = live ? setInterval(draw, REDRAW_MS) : undefined;
   timer?.unref();
   const counter = new Transform({
+    highWaterMark: 1 << 20,
     transform(chunk: Buffer, _encoding, done) {
       bytes += chunk.length;
       done(null, chunk);

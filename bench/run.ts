@@ -18,6 +18,7 @@ import { cleanup, daemons, run } from './lib/lifecycle.js';
 import { MB, procMemory, setClockTicks, sleep, start, timed } from './lib/proc.js';
 import { failures, loads, noteLoad, raw, renderTable, rows, say, t0 } from './lib/report.js';
 import { max, median, round } from './lib/stats.js';
+import { measureBackup } from './measures/backup.js';
 import { measureConcurrency } from './measures/concurrency.js';
 import { measureDaemonRestart } from './measures/daemon-restart.js';
 import { measureLatency } from './measures/latency.js';
@@ -118,7 +119,7 @@ async function main(): Promise<number> {
     dexec,
   };
 
-  const needMain = [1, 2, 3, 4, 6, 8, 9].some((m) => ONLY.has(m));
+  const needMain = [1, 2, 3, 4, 6, 8, 9, 10].some((m) => ONLY.has(m));
   if (needMain) {
     say(`daemon: ${containers.length} containers, users ${users.join(', ')}`);
     const d = await startDaemon(paths, daemonEnv);
@@ -181,6 +182,7 @@ async function main(): Promise<number> {
       await sleep(2000);
       raw.daemonRssAfterAllMB = mb(d.rss());
     }
+    if (ONLY.has(10)) await guard('10', 'backup and restore', 'ratio ≤ 1.2', () => measureBackup(ctx));
     let current = d;
     if (ONLY.has(9)) {
       await guard('9', '-c cat across kill -9 of the daemon and a restart', '0 sessions lost', async () => {

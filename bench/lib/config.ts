@@ -37,6 +37,9 @@ export const CFG = {
   /** Idle time before each measured command of measure 1 (both sides), as between real logins. */
   gapMs: int('BENCH_GAP_MS', 300, 300),
   restartSessions: int('BENCH_RESTART_SESSIONS', 10, 20),
+  backupPairs: int('BENCH_BACKUP_PAIRS', 1, 3),
+  /** Written into the container before measure 10, so the snapshot holds more than the image. */
+  backupBytes: int('BENCH_BACKUP_BYTES', 16 * MB, 128 * MB),
 };
-export const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => Number(s.trim())));
+export const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8,9,10').split(',').map((s) => Number(s.trim())));
 export const OUT = resolve(process.env.BENCH_OUT ?? join(REPO, 'bench', 'results.json'));

@@ -36,7 +36,9 @@ export async function cleanup(): Promise<void> {
         await timed('docker', ['rm', '-f', ...ours], { timeoutMs: 300_000 }).catch(() => undefined);
       }
       const images = await timed('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']).catch(() => undefined);
-      const ourImages = (images?.stdout.toString() ?? '').split('\n').filter((n) => n.startsWith(`${run.prefix}-`));
+      // Also the snapshots the daemon took of our containers, and what a restore left loaded.
+      const repos = ['', 'skiff-core-snapshot/', 'skiff-core-restore/'].map((repo) => `${repo}${run.prefix}-`);
+      const ourImages = (images?.stdout.toString() ?? '').split('\n').filter((n) => repos.some((r) => n.startsWith(r)));
       if (ourImages.length) await timed('docker', ['rmi', '-f', ...ourImages]).catch(() => undefined);
     }
     if (run.tmp) rmSync(run.tmp, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { copyFile, mkdir, readFile, stat, writeFile, chmod } from 'node:fs/promi
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { capture, sleep, timed, type TimedResult } from './proc.js';
+import { keyOnlySsh } from '../../test/support/ssh-client.js';
 import { engineSocketPath } from './engine-raw.js';
 
 export const DEVICE_BASE_IMAGE = 'skiff-core-test/debian-sshd:bookworm';
@@ -42,30 +43,7 @@ export async function deviceUnavailable(repoRoot: string): Promise<string | unde
 }
 
 function sshArgs(keyPath: string, port: number, user: string, command: string): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-i',
-    keyPath,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ConnectTimeout=10',
-    '-p',
-    String(port),
-    '-T',
-    `${user}@127.0.0.1`,
-    '--',
-    command,
-  ];
+  return [...keyOnlySsh(keyPath), '-p', String(port), '-T', `${user}@127.0.0.1`, '--', command];
 }
 
 export async function startDevice(o: DeviceOptions): Promise<Device> {

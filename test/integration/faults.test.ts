@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPoint } from '../../src/faults.js';
 import { systemdContainer } from './helpers/configs.js';
-import { startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
+import { daemonArgs, daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import {
   cleanupByPrefix,
   DEBIAN_SYSTEMD_IMAGE,
@@ -64,19 +64,7 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
 
   /** The fault bundle's daemon on `paths`, until it kills itself at `point` (or 120 s pass). */
   function runUntilFault(paths: DaemonPaths, point: FaultPoint): Promise<boolean> {
-    const args = [
-      FAULT_BUNDLE,
-      '--config',
-      paths.config,
-      'daemon',
-      '--run-dir',
-      paths.runDir,
-      '--defconfig',
-      paths.defconfig,
-      '--work-dir',
-      paths.workDir,
-    ];
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [FAULT_BUNDLE, ...daemonArgs(paths)], {
       env: { ...process.env, SKIFF_CORE_USERS: 'lookup', SKIFF_CORE_FAULT: point },
       stdio: 'ignore',
     });
@@ -142,12 +130,7 @@ describe.skipIf(integrationSkipReason())('kill -9 at every step (fault bundle, r
   async function stateFor(point: FaultPoint): Promise<DaemonPaths> {
     const base = join(root, point);
     await mkdir(base, { recursive: true });
-    return {
-      config: join(base, 'persist', 'config.yaml'),
-      runDir: join(base, 'run'),
-      defconfig: join(base, 'defconfig.yaml'),
-      workDir: join(base, 'persist', 'tmp'),
-    };
+    return daemonPaths(base);
   }
 
   /** Replaces the config the way editors do (temp file, rename). */

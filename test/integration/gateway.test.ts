@@ -12,6 +12,7 @@ import { conformanceSuite, runProgram, type ConformanceTarget } from './conforma
 import { daemonPaths, startDaemonProcess, type DaemonPaths, type DaemonProcess } from './helpers/daemon.js';
 import { cleanupByPrefix, DEBIAN_SYSTEMD_IMAGE, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 import { freePort } from '../support/net.js';
+import { scriptedSsh } from '../support/ssh-client.js';
 
 describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real engine and clients)', () => {
   const docker = testDocker();
@@ -26,20 +27,7 @@ describe.skipIf(integrationSkipReason())('ssh gateway (daemon --ssh-listen, real
   let target: ConformanceTarget;
 
   /** OpenSSH options for the gateway; quiet unless `logLevel` says otherwise. */
-  const common = (logLevel = 'ERROR') => [
-    '-p',
-    String(port),
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    `LogLevel=${logLevel}`,
-    '-o',
-    'IdentitiesOnly=yes',
-  ];
+  const common = (logLevel = 'ERROR') => ['-p', String(port), ...scriptedSsh(logLevel), '-o', 'IdentitiesOnly=yes'];
 
   async function startGatewayDaemon(): Promise<DaemonProcess> {
     const proc = await startDaemonProcess(paths, { SKIFF_CORE_SSH_LISTEN: `127.0.0.1:${port}` });
@@ -91,21 +79,7 @@ gateway:
     await daemon.until((s) => s.containers.some((c) => c.name === container && c.state === 'running'), `${container} running`, 120_000);
     target = {
       sshArgs: [...common(), '-i', key, 'core@127.0.0.1'],
-      sftpArgs: [
-        '-P',
-        String(port),
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-i',
-        key,
-        'core@127.0.0.1',
-      ],
+      sftpArgs: ['-P', String(port), ...scriptedSsh(), '-o', 'IdentitiesOnly=yes', '-i', key, 'core@127.0.0.1'],
       ssh2: { host: '127.0.0.1', port, username: 'core', privateKey: execFileSync('cat', [key]) },
       containerName: container,
     };

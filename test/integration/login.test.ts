@@ -31,6 +31,7 @@ import {
   waitFor,
 } from './helpers/engine.js';
 import { systemdContainer } from './helpers/configs.js';
+import { scriptedSsh } from '../support/ssh-client.js';
 
 const CORE_CONTEXT = join(REPO_ROOT, 'test/fixtures/images/core');
 /** Inside the device (put there before it starts). */
@@ -121,20 +122,7 @@ images:
       // As the Go skiff-core left it: a mapped user in the docker group (root-equivalent).
       prepare: 'useradd --create-home --shell /bin/bash --groups docker alice',
     });
-    const opts = [
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      '-o',
-      'IdentitiesOnly=yes',
-      '-o',
-      'BatchMode=yes',
-      '-i',
-      dev.keyPath,
-    ];
+    const opts = [...scriptedSsh(), '-o', 'IdentitiesOnly=yes', '-i', dev.keyPath];
     target = {
       sshArgs: ['-p', String(dev.sshPort), ...opts, 'core@127.0.0.1'],
       sftpArgs: ['-P', String(dev.sshPort), ...opts, 'core@127.0.0.1'],

@@ -20,6 +20,7 @@ import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { cleanupByPrefix, integrationSkipReason, testDocker, uniquePrefix, waitFor } from './helpers/engine.js';
 import { removeProvisionedEngine } from './helpers/private-engine.js';
 import { freePort } from '../support/net.js';
+import { scriptedSsh } from '../support/ssh-client.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -194,22 +195,7 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
     // key prompt, no password prompt. The login waits for the image build and systemd's boot.
     const [cmd, ...args] = printed.command.split(' ');
     const loginStart = Date.now();
-    const login = await run(
-      cmd!,
-      [
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'LogLevel=ERROR',
-        ...args,
-        'whoami; cat /proc/1/comm',
-      ],
-      { cwd: copy, timeoutMs: 300_000 },
-    );
+    const login = await run(cmd!, [...scriptedSsh(), ...args, 'whoami; cat /proc/1/comm'], { cwd: copy, timeoutMs: 300_000 });
     const loginMs = Date.now() - loginStart;
     expect(login.code, `${login.stderr}\ndaemon log:\n${started.err().slice(-4000)}`).toBe(0);
     expect(login.stdout.trim().split('\n').slice(-2)).toEqual(['core', 'systemd']);
@@ -296,22 +282,7 @@ describe.skipIf(integrationSkipReason())('npm start from a fresh copy of the che
     expect(started.err()).toMatch(/\[provision\] engine: started dockerd, answering on .*docker\.sock/);
 
     const [cmd, ...args] = command.split(' ');
-    const login = await run(
-      cmd!,
-      [
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'LogLevel=ERROR',
-        ...args,
-        'whoami; cat /proc/1/comm',
-      ],
-      { cwd: copy, timeoutMs: 300_000 },
-    );
+    const login = await run(cmd!, [...scriptedSsh(), ...args, 'whoami; cat /proc/1/comm'], { cwd: copy, timeoutMs: 300_000 });
     expect(login.code, `${login.stderr}\ndaemon log:\n${started.err().slice(-4000)}`).toBe(0);
     expect(login.stdout.trim().split('\n').slice(-2)).toEqual(['core', 'systemd']);
     const s = await statusOf(join(copy, '.state/offline.yaml'), join(copy, '.state/run-offline'), { DOCKER_HOST: dockerHost });

@@ -31,25 +31,17 @@ export function daemonPaths(base: string): DaemonPaths {
   };
 }
 
+/** `skiff-core daemon`'s arguments for `paths`. */
+export function daemonArgs(paths: DaemonPaths): string[] {
+  return ['--config', paths.config, 'daemon', '--run-dir', paths.runDir, '--defconfig', paths.defconfig, '--work-dir', paths.workDir];
+}
+
 export async function startDaemonProcess(
   paths: DaemonPaths,
   env: NodeJS.ProcessEnv = {},
   extraArgs: string[] = [],
 ): Promise<DaemonProcess> {
-  const args = [
-    '--config',
-    paths.config,
-    'daemon',
-    '--run-dir',
-    paths.runDir,
-    '--defconfig',
-    paths.defconfig,
-    '--work-dir',
-    paths.workDir,
-    '--log-level',
-    'debug',
-    ...extraArgs,
-  ];
+  const args = [...daemonArgs(paths), '--log-level', 'debug', ...extraArgs];
   // lookup: the daemon only reads /etc/passwd; tests must never change this machine's accounts.
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, NO_COLOR: '1', SKIFF_CORE_USERS: 'lookup', ...env },

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tar from 'tar-stream';
+import { keyOnlySsh } from '../../support/ssh-client.js';
 import { dockerStatus, testDocker, waitFor } from './engine.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -88,28 +89,6 @@ export interface Device {
   scp(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
   remote(user: string, path: string): string;
   stop(): Promise<void>;
-}
-
-/** The ssh options every client call uses: the test's key only, no host key checks, no config. */
-export function sshOptions(keyPath: string): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-i',
-    keyPath,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ConnectTimeout=10',
-  ];
 }
 
 /** Runs a program to completion, collecting its output. */
@@ -315,7 +294,7 @@ export async function startDevice(options: DeviceOptions): Promise<Device> {
     const binding = info.NetworkSettings.Ports['22/tcp']?.[0]?.HostPort;
     if (!binding) throw new Error(`device ${name}: port 22 is not published (${JSON.stringify(info.NetworkSettings.Ports)})`);
     const sshPort = Number(binding);
-    const base = sshOptions(keyPath);
+    const base = keyOnlySsh(keyPath);
 
     const exec: Device['exec'] = async (cmd, o = {}) => {
       const argv = typeof cmd === 'string' ? ['sh', '-c', cmd] : cmd;

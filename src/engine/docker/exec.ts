@@ -33,6 +33,36 @@ const EXEC_OUTPUT_LIMIT = 1024 * 1024;
 
 export function execCalls(t: Transport): Pick<Engine, 'execRun' | 'execSession' | 'execControl'> {
   const { send, sendJson, sendNoContent, mapError, upgrade } = t;
+
+  /** Creates an exec of `cmd` in container `id` (output always attached); returns its id. */
+  async function createExec(
+    id: string,
+    cmd: string[],
+    o: { stdin: boolean; tty: boolean; user?: string | undefined; env?: string[] | undefined; workingDir?: string | undefined },
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const created = rec(
+      await sendJson({
+        op: 'execCreate',
+        method: 'POST',
+        path: containerPath(id, '/exec'),
+        body: {
+          AttachStdin: o.stdin,
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: o.tty,
+          Cmd: cmd,
+          ...(o.user === undefined ? {} : { User: o.user }),
+          ...(o.env === undefined ? {} : { Env: o.env }),
+          ...(o.workingDir === undefined ? {} : { WorkingDir: o.workingDir }),
+        },
+        signal,
+        ids: { container: id },
+      }),
+    );
+    return str(created['Id']);
+  }
+
   async function execRun(id: string, cmd: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const what = `exec ${JSON.stringify(cmd)} in ${id}`;
     const timeout = opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs);
@@ -46,25 +76,7 @@ export function execCalls(t: Transport): Pick<Engine, 'execRun' | 'execSession' 
     }
 
     try {
-      const created = rec(
-        await sendJson({
-          op: 'execCreate',
-          method: 'POST',
-          path: containerPath(id, '/exec'),
-          body: {
-            AttachStdin: false,
-            AttachStdout: true,
-            AttachStderr: true,
-            Tty: false,
-            Cmd: cmd,
-            ...(opts.user === undefined ? {} : { User: opts.user }),
-            ...(opts.env === undefined ? {} : { Env: opts.env }),
-          },
-          signal,
-          ids: { container: id },
-        }),
-      );
-      const execId = str(created['Id']);
+      const execId = await createExec(id, cmd, { stdin: false, tty: false, user: opts.user, env: opts.env }, signal);
       const spec: RequestSpec = {
         op: 'execStart',
         method: 'POST',
@@ -127,26 +139,12 @@ export function execCalls(t: Transport): Pick<Engine, 'execRun' | 'execSession' 
   }
 
   async function execSession(id: string, cmd: string[], opts: ExecSessionOptions): Promise<ExecSession> {
-    const created = rec(
-      await sendJson({
-        op: 'execCreate',
-        method: 'POST',
-        path: containerPath(id, '/exec'),
-        body: {
-          AttachStdin: true,
-          AttachStdout: true,
-          AttachStderr: true,
-          Tty: opts.tty,
-          Cmd: cmd,
-          ...(opts.user === undefined ? {} : { User: opts.user }),
-          ...(opts.env === undefined ? {} : { Env: opts.env }),
-          ...(opts.workingDir === undefined ? {} : { WorkingDir: opts.workingDir }),
-        },
-        signal: opts.signal,
-        ids: { container: id },
-      }),
+    const execId = await createExec(
+      id,
+      cmd,
+      { stdin: true, tty: opts.tty, user: opts.user, env: opts.env, workingDir: opts.workingDir },
+      opts.signal,
     );
-    const execId = str(created['Id']);
     const stream = await upgrade(`/exec/${execId}/start`, { Detach: false, Tty: opts.tty }, { container: id, exec: execId }, opts.signal);
     const session: ExecSession = { ...execControl(execId), stream };
     if (opts.tty && opts.cols && opts.rows) await session.resize(opts.cols, opts.rows).catch(() => undefined);
